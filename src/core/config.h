@@ -1,0 +1,88 @@
+/*
+ * config.h - the configuration schema and the effective configuration.
+ *
+ * Every JF_* variable is declared once, in config_schema.def, with its type,
+ * default, secrecy and description. jf_config_load() validates the
+ * environment against it and fills a jf_config_t; nothing else in the
+ * program reads JF_* variables.
+ */
+#ifndef JF_CORE_CONFIG_H
+#define JF_CORE_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "shared/err.h"
+
+typedef enum {
+    JF_CFG_STRING,
+    JF_CFG_INT,
+    JF_CFG_BOOL,
+    JF_CFG_DURATION,
+    JF_CFG_SIZE,
+    JF_CFG_ENUM,
+} jf_cfg_type_t;
+
+typedef struct jf_cfg_var {
+    const char   *name;
+    jf_cfg_type_t type;
+    const char   *def;
+    bool          secret;
+    int64_t       min, max;
+    const char   *choices;      /* ENUM only: "a|b|c" */
+    const char   *description;
+    size_t        offset;       /* of the field in jf_config_t */
+} jf_cfg_var_t;
+
+/* One field per schema row. STRING and ENUM fields point into storage
+ * owned by the config; INT, DURATION (ms) and SIZE (bytes) are int64_t. */
+#define JF_CFG_FIELD_STRING   const char *
+#define JF_CFG_FIELD_ENUM     const char *
+#define JF_CFG_FIELD_INT      int64_t
+#define JF_CFG_FIELD_DURATION int64_t
+#define JF_CFG_FIELD_SIZE     int64_t
+#define JF_CFG_FIELD_BOOL     bool
+
+typedef struct jf_config {
+#define X(NAME, field, TYPE, def, secret, min, max, choices, desc) \
+    JF_CFG_FIELD_##TYPE field;
+#include "core/config_schema.def"
+#undef X
+    char *storage_;   /* private: copies of string values */
+    size_t storage_used_, storage_size_;
+} jf_config_t;
+
+/* Where values come from: getenv in production, a table in tests. */
+typedef const char *(*jf_cfg_getter_fn)(const char *name, void *arg);
+
+/* Called once per invalid variable, with a sentence naming it. */
+typedef void (*jf_cfg_report_fn)(const char *name, const char *msg, void *arg);
+
+/* The schema rows and their count. */
+const jf_cfg_var_t *jf_config_schema(size_t *count);
+
+/* Look a variable up by name; NULL when it is not in the schema. */
+const jf_cfg_var_t *jf_config_var(const char *name);
+
+/* Fill cfg from the getter (NULL means getenv). Every invalid variable is
+ * reported through report (may be NULL); the first one is also recorded in
+ * err. Returns JF_ECONFIG when any was invalid; cfg then must still be
+ * released with jf_config_free(). */
+jf_status_t jf_config_load(jf_config_t *cfg, jf_cfg_getter_fn get, void *get_arg,
+                           jf_cfg_report_fn report, void *report_arg, jf_err_t *err);
+
+void jf_config_free(jf_config_t *cfg);
+
+/* The value of var in cfg, formatted for display into buf. Secrets show as
+ * "<redacted>" when set and "" when unset. */
+const char *jf_config_format(const jf_config_t *cfg, const jf_cfg_var_t *var,
+                             char *buf, size_t size);
+
+/* Parsers, exposed for tests and for command-line flags. */
+jf_status_t jf_parse_duration_ms(const char *s, int64_t *out, jf_err_t *err);
+jf_status_t jf_parse_size(const char *s, int64_t *out, jf_err_t *err);
+jf_status_t jf_parse_bool(const char *s, bool *out, jf_err_t *err);
+jf_status_t jf_parse_int(const char *s, int64_t *out, jf_err_t *err);
+
+#endif /* JF_CORE_CONFIG_H */

@@ -1,0 +1,93 @@
+/*
+ * jobctx.c - the accessors of include/jetfleet/job.h, and trace ids.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <bsd/stdlib.h>
+
+#include "core/clock.h"
+#include "core/jobctx.h"
+#include "core/log.h"
+
+const char *jf_job_id(const jf_job_t *job)          { return job->id; }
+const char *jf_job_tenant(const jf_job_t *job)      { return job->tenant; }
+const char *jf_job_type(const jf_job_t *job)        { return job->type; }
+uint32_t jf_job_attempt(const jf_job_t *job)        { return job->attempt; }
+int64_t jf_job_deadline_ms(const jf_job_t *job)     { return job->deadline_ms; }
+const char *jf_job_trace_id(const jf_job_t *job)    { return job->trace_id; }
+jf_arena_t *jf_job_arena(jf_job_t *job)             { return job->arena; }
+const jf_registry_t *jf_job_registry(const jf_job_t *job) { return job->registry; }
+void *jf_job_module_state(const jf_job_t *job)      { return job->module_state; }
+
+bool jf_job_cancelled(const jf_job_t *job)
+{
+    if (job->shutting_down != NULL && atomic_load(job->shutting_down))
+        return true;
+    return jf_clock_mono_ms() >= job->deadline_mono_ms;
+}
+
+const char *jf_job_header(const jf_job_t *job, const char *name)
+{
+    if (job->header == NULL || name == NULL)
+        return NULL;
+    return job->header(job->header_src, name);
+}
+
+void jf_job_log(const jf_job_t *job, jf_log_level_t level, const char *fmt, ...)
+{
+    va_list        ap;
+    jf_log_field_t f[5] = {
+        JF_LS("job_id", job->id),
+        JF_LS("tenant", job->tenant),
+        JF_LS("type", job->type),
+        JF_LN("attempt", job->attempt),
+        JF_LS("trace_id", job->trace_id),
+    };
+
+    if (!jf_log_enabled(level))
+        return;
+    va_start(ap, fmt);
+    jf_log_vfields(level, f, 5, fmt, ap);
+    va_end(ap);
+}
+
+/* ---- trace ids --------------------------------------------------------------- */
+
+void jf_trace_id_new(char out[33])
+{
+    static const char hex[] = "0123456789abcdef";
+    uint8_t           raw[16];
+
+    do
+        arc4random_buf(raw, sizeof(raw));
+    while (raw[0] == 0 && raw[1] == 0 && raw[15] == 0);  /* never all zero */
+    for (int i = 0; i < 16; i++) {
+        out[2 * i] = hex[raw[i] >> 4];
+        out[2 * i + 1] = hex[raw[i] & 0xf];
+    }
+    out[32] = '\0';
+}
+
+static bool lower_hex(const char *s, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
+            return false;
+    return true;
+}
+
+jf_status_t jf_trace_id_parse(const char *tp, char out[33])
+{
+    /* version(2) - trace id(32) - parent id(16) - flags(2) = 55 characters */
+    if (tp == NULL || strlen(tp) < 55 || tp[2] != '-' || tp[35] != '-' || tp[52] != '-' ||
+        !lower_hex(tp, 2) || strncmp(tp, "ff", 2) == 0 || !lower_hex(tp + 3, 32) ||
+        !lower_hex(tp + 36, 16) || !lower_hex(tp + 53, 2))
+        return JF_EINVAL;
+    if (strspn(tp + 3, "0") >= 32)
+        return JF_EINVAL;
+    memcpy(out, tp + 3, 32);
+    out[32] = '\0';
+    return JF_OK;
+}

@@ -1,0 +1,14 @@
+/*
+ * jsmsg_internal.h - building a jf_jsmsg_t from a natsMsg (src/core only).
+ */
+#ifndef JF_CORE_JSMSG_INTERNAL_H
+#define JF_CORE_JSMSG_INTERNAL_H
+
+#include "core/jsmsg.h"
+#include "core/nats_internal.h"
+
+/* Wrap msg, whose reply subject must be a $JS.ACK subject. Takes ownership
+ * of msg on success only. */
+jf_status_t jf_jsmsg_wrap(jf_jsmsg_t **out, jf_nats_t *nc, natsMsg *msg, jf_err_t *err);
+
+#endif /* JF_CORE_JSMSG_INTERNAL_H */

@@ -1,0 +1,53 @@
+/*
+ * nats.h - the NATS connection adapter.
+ *
+ * The only place that configures a natsConnection. It applies every option
+ * an operator needs (server list, creds, nkey, user/password, token, TLS,
+ * unlimited jittered reconnect) and reports connection events through one
+ * callback. natsStatus never leaves src/core: callers see jf_status_t.
+ */
+#ifndef JF_CORE_NATS_H
+#define JF_CORE_NATS_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "core/config.h"
+#include "shared/err.h"
+
+typedef struct jf_nats jf_nats_t;
+
+typedef enum {
+    JF_NATS_EV_DISCONNECTED,
+    JF_NATS_EV_RECONNECTED,
+    JF_NATS_EV_CLOSED,
+    JF_NATS_EV_ERROR,         /* asynchronous error, e.g. slow consumer */
+    JF_NATS_EV_LAME_DUCK,     /* the server asked clients to move away */
+} jf_nats_event_t;
+
+/* Called from a NATS library thread; must not block. detail is borrowed. */
+typedef void (*jf_nats_event_fn)(jf_nats_event_t ev, const char *detail, void *arg);
+
+/* Connect with the connection settings of cfg. name is the connection name
+ * shown by the server (borrowed). on_event may be NULL. The connection
+ * keeps reconnecting forever once established; the first connect fails
+ * with JF_EUNAVAILABLE when no server answers. */
+jf_status_t jf_nats_connect(jf_nats_t **out, const jf_config_t *cfg, const char *name,
+                            jf_nats_event_fn on_event, void *arg, jf_err_t *err);
+
+/* Flush pending publishes, drain subscriptions within timeout_ms, close
+ * and free. Accepts NULL. */
+void jf_nats_close(jf_nats_t *nc, int64_t timeout_ms);
+
+bool jf_nats_connected(const jf_nats_t *nc);
+
+/* Flush buffered publishes to the server and wait for its PONG. */
+jf_status_t jf_nats_flush(jf_nats_t *nc, int64_t timeout_ms, jf_err_t *err);
+
+/* The URL currently connected to, credentials removed, into buf. */
+const char *jf_nats_server_url(jf_nats_t *nc, char *buf, size_t size);
+
+/* API timeout used by JetStream calls made through this connection. */
+int64_t jf_nats_api_timeout(const jf_nats_t *nc);
+
+#endif /* JF_CORE_NATS_H */
