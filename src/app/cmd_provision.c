@@ -1,0 +1,167 @@
+/*
+ * cmd_provision.c - `jetfleet provision`: create or update, idempotently,
+ * the JOBS work queue, the DLQ and AUDIT streams, the JF_LEDGER bucket and
+ * the pool's durable pull consumer. Workers never create any of these.
+ */
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "app/cli.h"
+#include "app/modules.h"
+#include "core/jsadmin.h"
+#include "core/registry_impl.h"
+
+static void help(void)
+{
+    printf("usage: jetfleet provision [--pool NAME] [--filter SUBJECT]\n"
+           "\n"
+           "Create or update the JetStream objects jetfleet needs; safe to run again:\n"
+           "  stream   $JF_STREAM (default JOBS)  work queue on <prefix>.>, file storage,\n"
+           "                                      duplicate window JF_DUPLICATE_WINDOW\n"
+           "  stream   DLQ                        dead letters on dlq.>\n"
+           "  stream   AUDIT                      lifecycle events on telemetry.jobs.>\n"
+           "  bucket   JF_LEDGER                  one record per job, TTL JF_LEDGER_TTL\n"
+           "  consumer <pool> on $JF_STREAM        durable pull consumer of the pool\n"
+           "\n"
+           "options:\n"
+           "  --pool NAME       pool (consumer) to create; default JF_POOL\n"
+           "  --filter SUBJECT  the pool's filter subject; default JF_POOL_FILTER or <prefix>.>\n"
+           "\n"
+           "Pools on one stream must have filters that do not overlap (a work-queue\n"
+           "stream gives each message to exactly one consumer).\n");
+}
+
+static int report(const char *kind, const char *name, jf_status_t st, jf_prov_result_t r,
+                  const jf_err_t *err)
+{
+    if (st != JF_OK) {
+        jf_cli_error("%s %s: %s", kind, name, jf_err_msg(err));
+        return jf_cli_exit_code(st);
+    }
+    printf("%-8s %-12s %s\n", kind, name, jf_prov_result_str(r));
+    return JF_EXIT_OK;
+}
+
+int jf_cmd_provision(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        { "pool", required_argument, NULL, 'p' },
+        { "filter", required_argument, NULL, 'f' },
+        { "help", no_argument, NULL, 'h' },
+        { NULL, 0, NULL, 0 },
+    };
+    jf_config_t      cfg;
+    jf_nats_t       *nc = NULL;
+    jf_registry_t   *reg = NULL;
+    jf_err_t         err = { 0 };
+    jf_prov_result_t r = JF_PROV_UNCHANGED;
+    jf_status_t      st;
+    const char      *pool = NULL, *filter = NULL;
+    char             jobs_subject[160], default_filter[160];
+    int              c, rc;
+
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "p:f:h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'p': pool = optarg; break;
+        case 'f': filter = optarg; break;
+        case 'h': help(); return JF_EXIT_OK;
+        default:  return JF_EXIT_USAGE;
+        }
+    }
+    if (optind < argc) {
+        jf_cli_error("provision: unexpected argument '%s'", argv[optind]);
+        return JF_EXIT_USAGE;
+    }
+    rc = jf_cli_load_config(&cfg);
+    if (rc != JF_EXIT_OK)
+        return rc;
+    if (pool == NULL)
+        pool = cfg.pool;
+    snprintf(jobs_subject, sizeof(jobs_subject), "%s.>", cfg.subject_prefix);
+    snprintf(default_filter, sizeof(default_filter), "%s", jobs_subject);
+    if (filter == NULL)
+        filter = cfg.pool_filter[0] ? cfg.pool_filter : default_filter;
+    if (cfg.ledger_ttl < cfg.duplicate_window) {
+        jf_cli_error("JF_LEDGER_TTL (%" PRId64 " ms) must be at least JF_DUPLICATE_WINDOW "
+                     "(%" PRId64 " ms)", cfg.ledger_ttl, cfg.duplicate_window);
+        rc = JF_EXIT_USAGE;
+        goto out;
+    }
+    if (jf_app_registry(&reg, &err) != JF_OK) {
+        jf_cli_error("%s", jf_err_msg(&err));
+        rc = JF_EXIT_FAIL;
+        goto out;
+    }
+    rc = jf_cli_connect(&cfg, "jetfleet-provision", &nc);
+    if (rc != JF_EXIT_OK)
+        goto out;
+
+    {
+        const char *const subjects[] = { jobs_subject };
+        jf_stream_spec_t s = {
+            .name = cfg.stream, .description = "jetfleet jobs (work queue)",
+            .subjects = subjects, .nsubjects = 1, .retention = JF_RETENTION_WORKQUEUE,
+            .max_msg_size = (int32_t)cfg.max_payload, .duplicates_ms = cfg.duplicate_window,
+            .replicas = (int)cfg.stream_replicas,
+        };
+        st = jf_js_ensure_stream(nc, &s, &r, &err);
+        if ((rc = report("stream", cfg.stream, st, r, &err)) != JF_EXIT_OK)
+            goto out;
+    }
+    {
+        const char *const subjects[] = { "dlq.>" };
+        jf_stream_spec_t s = {
+            .name = "DLQ", .description = "jetfleet dead letters",
+            .subjects = subjects, .nsubjects = 1, .retention = JF_RETENTION_LIMITS,
+            .max_age_ms = cfg.dlq_max_age, .duplicates_ms = cfg.duplicate_window,
+            .replicas = (int)cfg.stream_replicas,
+        };
+        st = jf_js_ensure_stream(nc, &s, &r, &err);
+        if ((rc = report("stream", "DLQ", st, r, &err)) != JF_EXIT_OK)
+            goto out;
+    }
+    {
+        const char *const subjects[] = { "telemetry.jobs.>" };
+        jf_stream_spec_t s = {
+            .name = "AUDIT", .description = "jetfleet job lifecycle events",
+            .subjects = subjects, .nsubjects = 1, .retention = JF_RETENTION_LIMITS,
+            .max_age_ms = cfg.audit_max_age, .duplicates_ms = cfg.duplicate_window,
+            .replicas = (int)cfg.stream_replicas,
+        };
+        st = jf_js_ensure_stream(nc, &s, &r, &err);
+        if ((rc = report("stream", "AUDIT", st, r, &err)) != JF_EXIT_OK)
+            goto out;
+    }
+    {
+        jf_kv_spec_t k = {
+            .bucket = "JF_LEDGER", .description = "jetfleet job ledger",
+            .ttl_ms = cfg.ledger_ttl, .max_value_size = 64 * 1024,
+            .replicas = (int)cfg.stream_replicas,
+        };
+        st = jf_js_ensure_kv(nc, &k, &r, &err);
+        if ((rc = report("bucket", "JF_LEDGER", st, r, &err)) != JF_EXIT_OK)
+            goto out;
+    }
+    {
+        int64_t max_deliver = cfg.max_deliver;
+        if (max_deliver == 0)
+            max_deliver = (int64_t)jf_app_max_attempts(reg) + cfg.max_deliver_margin;
+        jf_consumer_spec_t cs = {
+            .stream = cfg.stream, .durable = pool, .description = "jetfleet worker pool",
+            .filter_subject = filter, .ack_wait_ms = cfg.ack_wait, .max_deliver = max_deliver,
+            .max_ack_pending = cfg.max_ack_pending,
+        };
+        st = jf_js_ensure_consumer(nc, &cs, &r, &err);
+        if ((rc = report("consumer", pool, st, r, &err)) != JF_EXIT_OK)
+            goto out;
+    }
+    rc = JF_EXIT_OK;
+out:
+    jf_nats_close(nc, 2000);
+    jf_registry_destroy(reg);
+    jf_config_free(&cfg);
+    return rc;
+}

@@ -1,0 +1,420 @@
+/*
+ * worker.c - `jetfleet worker`: one stateless worker process.
+ *
+ * Start-up: configuration, module table and init, authorization policy,
+ * connection, then binding to the pool's durable consumer (created by
+ * `jetfleet provision`, never here). Then the main thread only waits for
+ * signals while the pull engine feeds the job threads.
+ *
+ * Shutdown on SIGTERM or SIGINT (DESIGN.md 5.6):
+ *   1. stop pulling; jobs queued but not started are NAKed at once;
+ *   2. running jobs get JF_SHUTDOWN_GRACE to finish;
+ *   3. then handlers are told to stop (jf_job_cancelled) and, a moment
+ *      later, whatever still runs is NAKed without delay;
+ *   4. the connection is flushed and drained, modules shut down, exit 0.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <bsd/string.h>
+
+#include "app/cli.h"
+#include "app/modules.h"
+#include "app/worker/worker.h"
+#include "core/clock.h"
+#include "core/log.h"
+#include "core/registry_impl.h"
+#include "shared/arena_impl.h"
+#include "security/redact.h"
+#include "shared/ids.h"
+
+/* ---- the hand-off queue ---------------------------------------------------- */
+
+static void deliver(jf_jsmsg_t *msg, void *arg)
+{
+    jf_worker_t *w = arg;
+    bool         full;
+
+    pthread_mutex_lock(&w->qmu);
+    full = w->qclosed || w->qlen == w->qcap;
+    if (!full) {
+        w->queue[(w->qhead + w->qlen) % w->qcap] = msg;
+        w->qlen++;
+        pthread_cond_signal(&w->qcond);
+    }
+    pthread_mutex_unlock(&w->qmu);
+    if (full) {
+        /* Only reachable if the server overshoots a pull after a restart,
+         * or during shutdown: give the job back at once. */
+        jf_jsmsg_nak(msg, 0, NULL);
+        jf_jsmsg_destroy(msg);
+        jf_pull_done(w->pull, 1);
+    }
+}
+
+static jf_jsmsg_t *next_job(jf_worker_t *w)
+{
+    jf_jsmsg_t *msg = NULL;
+
+    pthread_mutex_lock(&w->qmu);
+    while (w->qlen == 0 && !w->qclosed)
+        pthread_cond_wait(&w->qcond, &w->qmu);
+    if (w->qlen > 0) {
+        msg = w->queue[w->qhead];
+        w->qhead = (w->qhead + 1) % w->qcap;
+        w->qlen--;
+    }
+    pthread_mutex_unlock(&w->qmu);
+    return msg;
+}
+
+static void *job_thread(void *arg)
+{
+    jf_slot_t   *slot = arg;
+    jf_worker_t *w = slot->w;
+    jf_jsmsg_t  *msg;
+
+    while ((msg = next_job(w)) != NULL) {
+        pthread_mutex_lock(&slot->mu);
+        slot->current = msg;
+        pthread_mutex_unlock(&slot->mu);
+        atomic_fetch_add(&w->running, 1);
+        jf_dispatch(w, slot, msg);
+        atomic_fetch_sub(&w->running, 1);
+    }
+    return NULL;
+}
+
+/* Close the queue and NAK what never started. */
+static void close_queue(jf_worker_t *w)
+{
+    int n = 0;
+
+    pthread_mutex_lock(&w->qmu);
+    w->qclosed = true;
+    while (w->qlen > 0) {
+        jf_jsmsg_t *msg = w->queue[w->qhead];
+        w->qhead = (w->qhead + 1) % w->qcap;
+        w->qlen--;
+        jf_jsmsg_nak(msg, 0, NULL);
+        jf_jsmsg_destroy(msg);
+        n++;
+    }
+    pthread_cond_broadcast(&w->qcond);
+    pthread_mutex_unlock(&w->qmu);
+    if (n > 0) {
+        jf_pull_done(w->pull, n);
+        jf_log_kv(JF_LOG_INFO, "returned queued jobs to the stream", JF_LN("jobs", n));
+    }
+}
+
+/* ---- events from the connection and the pull engine -------------------------- */
+
+static void on_nats_event(jf_nats_event_t ev, const char *detail, void *arg)
+{
+    jf_worker_t *w = arg;
+
+    switch (ev) {
+    case JF_NATS_EV_DISCONNECTED:
+        jf_log_kv(JF_LOG_WARN, "disconnected from NATS", JF_LS("detail", detail));
+        break;
+    case JF_NATS_EV_RECONNECTED:
+        jf_log_kv(JF_LOG_INFO, "reconnected to NATS", JF_LS("server", detail));
+        if (w->pull != NULL)
+            jf_pull_restart(w->pull);
+        break;
+    case JF_NATS_EV_CLOSED:
+        jf_log_kv(JF_LOG_INFO, "NATS connection closed", JF_LS("detail", detail));
+        break;
+    case JF_NATS_EV_ERROR:
+        jf_log_kv(JF_LOG_ERROR, "NATS asynchronous error", JF_LS("detail", detail));
+        break;
+    case JF_NATS_EV_LAME_DUCK:
+        jf_log_kv(JF_LOG_WARN, "NATS server entering lame duck mode", JF_LS("detail", detail));
+        break;
+    }
+}
+
+static void on_pull_event(jf_pull_event_t ev, const char *detail, void *arg)
+{
+    jf_worker_t *w = arg;
+
+    switch (ev) {
+    case JF_PULL_EV_RESTARTED:
+        jf_log_kv(JF_LOG_WARN, "pull restarted", JF_LS("detail", detail));
+        break;
+    case JF_PULL_EV_CONSUMER_GONE:
+        jf_log_kv(JF_LOG_ERROR, "consumer deleted; stopping", JF_LS("detail", detail));
+        atomic_store(&w->fatal, true);
+        kill(getpid(), SIGTERM);
+        break;
+    case JF_PULL_EV_WARNING:
+        jf_log_kv(JF_LOG_WARN, "pull warning", JF_LS("detail", detail));
+        break;
+    }
+}
+
+/* ---- shutdown ------------------------------------------------------------------ */
+
+static void wait_running(jf_worker_t *w, int64_t budget_ms)
+{
+    int64_t end = jf_clock_mono_ms() + budget_ms;
+
+    while (atomic_load(&w->running) > 0 && jf_clock_mono_ms() < end) {
+        struct timespec ts = { 0, 10 * 1000000L };
+        nanosleep(&ts, NULL);
+    }
+}
+
+static void shutdown_jobs(jf_worker_t *w)
+{
+    int released = 0;
+
+    jf_pull_stop(w->pull);
+    close_queue(w);
+    jf_log_kv(JF_LOG_INFO, "shutting down; waiting for running jobs",
+              JF_LN("running", atomic_load(&w->running)),
+              JF_LN("grace_ms", w->cfg->shutdown_grace));
+    wait_running(w, w->cfg->shutdown_grace);
+    if (atomic_load(&w->running) == 0)
+        return;
+
+    /* Grace is over: ask handlers to stop, then give back what still runs. */
+    atomic_store(&w->cancel, true);
+    wait_running(w, 1000);
+    for (int i = 0; i < w->nslots; i++) {
+        jf_slot_t *s = &w->slots[i];
+        pthread_mutex_lock(&s->mu);
+        if (s->current != NULL && !jf_jsmsg_acked(s->current)) {
+            jf_jsmsg_nak(s->current, 0, NULL);
+            released++;
+        }
+        pthread_mutex_unlock(&s->mu);
+    }
+    if (released > 0)
+        jf_log_kv(JF_LOG_WARN, "jobs still running after the grace period were NAKed for "
+                  "another worker", JF_LN("jobs", released));
+}
+
+/* ---- the command ------------------------------------------------------------------ */
+
+static void help(void)
+{
+    printf("usage: jetfleet worker [--pool NAME] [--concurrency N]\n"
+           "\n"
+           "Run one worker process: bind to the pool's durable pull consumer on\n"
+           "$JF_STREAM (create it first with `jetfleet provision`), run up to N jobs at\n"
+           "once, and stop gracefully on SIGTERM or SIGINT (JF_SHUTDOWN_GRACE).\n"
+           "\n"
+           "options:\n"
+           "  --pool NAME        pool to serve; default JF_POOL\n"
+           "  --concurrency N    jobs in flight; default JF_CONCURRENCY\n"
+           "\n"
+           "Configuration: `jetfleet config schema`. Logs: JSON lines on stderr.\n");
+}
+
+int jf_cmd_worker(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        { "pool", required_argument, NULL, 'p' },
+        { "concurrency", required_argument, NULL, 'c' },
+        { "help", no_argument, NULL, 'h' },
+        { NULL, 0, NULL, 0 },
+    };
+    jf_config_t     cfg;
+    jf_worker_t     w;
+    jf_err_t        err = { 0 };
+    const char     *pool = NULL;
+    int64_t         concurrency = 0;
+    char            conn_name[192], urls[1024], host[64];
+    sigset_t        sigs;
+    bool            modules_up = false;
+    int             started = 0, c, rc;
+
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "p:c:h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'p': pool = optarg; break;
+        case 'c':
+            if (jf_parse_int(optarg, &concurrency, &err) != JF_OK || concurrency < 1 ||
+                concurrency > 4096) {
+                jf_cli_error("worker: --concurrency must be an integer in [1, 4096]");
+                return JF_EXIT_USAGE;
+            }
+            break;
+        case 'h': help(); return JF_EXIT_OK;
+        default:  return JF_EXIT_USAGE;
+        }
+    }
+    if (optind < argc) {
+        jf_cli_error("worker: unexpected argument '%s'", argv[optind]);
+        return JF_EXIT_USAGE;
+    }
+    if ((rc = jf_cli_load_config(&cfg)) != JF_EXIT_OK)
+        return rc;
+    if (pool == NULL)
+        pool = cfg.pool;
+    if (concurrency == 0)
+        concurrency = cfg.concurrency;
+    if (jf_token_check(pool, strlen(pool), JF_TOKEN_MAX, "pool", &err) != JF_OK) {
+        jf_cli_error("worker: %s", jf_err_msg(&err));
+        jf_config_free(&cfg);
+        return JF_EXIT_USAGE;
+    }
+
+    memset(&w, 0, sizeof(w));
+    w.cfg = &cfg;
+    pthread_mutex_init(&w.qmu, NULL);
+    pthread_cond_init(&w.qcond, NULL);
+    if (cfg.worker_id[0] != '\0') {
+        strlcpy(w.worker_id, cfg.worker_id, sizeof(w.worker_id));
+    } else {
+        if (gethostname(host, sizeof(host)) != 0)
+            strlcpy(host, "unknown", sizeof(host));
+        host[sizeof(host) - 1] = '\0';
+        snprintf(w.worker_id, sizeof(w.worker_id), "%s-%d", host, (int)getpid());
+    }
+
+    /* Signals are taken synchronously by the main thread; block them before
+     * any thread exists so every thread inherits the mask. */
+    sigemptyset(&sigs);
+    sigaddset(&sigs, SIGTERM);
+    sigaddset(&sigs, SIGINT);
+    pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    rc = JF_EXIT_FAIL;
+    if (jf_app_registry(&w.reg, &err) != JF_OK || jf_registry_init_modules(w.reg, &err) != JF_OK) {
+        jf_log_kv(JF_LOG_ERROR, "module start-up failed", JF_LS("error", jf_err_msg(&err)));
+        goto out;
+    }
+    modules_up = true;
+    {
+        jf_authz_opts_t ao = { .tenants = cfg.tenants, .allow_unsafe = cfg.diag_unsafe };
+        if (jf_authz_create(&w.authz, &ao, &err) != JF_OK) {
+            jf_log_kv(JF_LOG_ERROR, "invalid authorization settings",
+                      JF_LS("error", jf_err_msg(&err)));
+            rc = JF_EXIT_USAGE;
+            goto out;
+        }
+    }
+
+    snprintf(conn_name, sizeof(conn_name), "jetfleet-worker %s %s", pool, w.worker_id);
+    if (jf_nats_connect(&w.nc, &cfg, conn_name, on_nats_event, &w, &err) != JF_OK) {
+        jf_log_kv(JF_LOG_ERROR, "cannot connect to NATS", JF_LS("error", jf_err_msg(&err)),
+                  JF_LS("servers", jf_redact_url_list(cfg.nats_url, urls, sizeof(urls))));
+        rc = jf_cli_exit_code(err.code);
+        goto out;
+    }
+    {
+        jf_pull_opts_t po = {
+            .stream = cfg.stream, .consumer = pool, .max_inflight = (int)concurrency,
+            .expires_ms = cfg.pull_expires, .heartbeat_ms = cfg.pull_heartbeat,
+        };
+        if (po.heartbeat_ms * 2 >= po.expires_ms)
+            po.heartbeat_ms = po.expires_ms / 3;
+        if (jf_pull_create(&w.pull, w.nc, &po, deliver, on_pull_event, &w, &err) != JF_OK) {
+            jf_log_kv(JF_LOG_ERROR, "cannot bind to the pool's consumer",
+                      JF_LS("error", jf_err_msg(&err)));
+            rc = jf_cli_exit_code(err.code);
+            goto out;
+        }
+    }
+
+    w.nslots = (int)concurrency;
+    w.qcap = (size_t)concurrency * 2 + 16;
+    w.queue = calloc(w.qcap, sizeof(*w.queue));
+    w.slots = calloc((size_t)w.nslots, sizeof(*w.slots));
+    if (w.queue == NULL || w.slots == NULL) {
+        jf_log(JF_LOG_ERROR, "out of memory");
+        goto out;
+    }
+    for (int i = 0; i < w.nslots; i++) {
+        jf_slot_t     *s = &w.slots[i];
+        pthread_attr_t attr;
+
+        s->w = &w;
+        pthread_mutex_init(&s->mu, NULL);
+        if (jf_arena_create(&s->arena, 0) != JF_OK) {
+            jf_log(JF_LOG_ERROR, "out of memory");
+            goto out;
+        }
+        /* Handlers get 256 KiB of stack: plenty for C handlers, and it
+         * keeps a worker at concurrency 256 small. */
+        pthread_attr_init(&attr);
+        pthread_attr_setstacksize(&attr, 256 * 1024);
+        if (pthread_create(&s->thread, &attr, job_thread, s) != 0) {
+            pthread_attr_destroy(&attr);
+            jf_log(JF_LOG_ERROR, "cannot create job threads");
+            goto out;
+        }
+        pthread_attr_destroy(&attr);
+        started++;
+    }
+
+    if (jf_pull_start(w.pull, &err) != JF_OK) {
+        jf_log_kv(JF_LOG_ERROR, "cannot start pulling", JF_LS("error", jf_err_msg(&err)));
+        goto out;
+    }
+    {
+        char server[256];
+        jf_log_kv(JF_LOG_INFO, "worker started", JF_LS("worker", w.worker_id),
+                  JF_LS("pool", pool), JF_LS("stream", cfg.stream),
+                  JF_LN("concurrency", concurrency), JF_LS("region", cfg.region),
+                  JF_LS("server", jf_nats_server_url(w.nc, server, sizeof(server))));
+    }
+
+    for (;;) {
+        int sig = sigwaitinfo(&sigs, NULL);
+        if (sig == SIGTERM || sig == SIGINT) {
+            jf_log_kv(JF_LOG_INFO, "signal received", JF_LS("signal", strsignal(sig)));
+            break;
+        }
+        if (sig < 0 && errno != EINTR)
+            break;
+    }
+    atomic_store(&w.stopping, true);
+    shutdown_jobs(&w);
+    rc = atomic_load(&w.fatal) ? JF_EXIT_FAIL : JF_EXIT_OK;
+
+out:
+    if (w.pull != NULL)
+        jf_pull_stop(w.pull);
+    if (w.queue != NULL)
+        close_queue(&w);
+    atomic_store(&w.cancel, true);
+    for (int i = 0; i < started; i++) {
+        /* A handler that ignores cancellation cannot be joined; its job
+         * was already NAKed, so leave it to process exit. */
+        if (atomic_load(&w.running) == 0)
+            pthread_join(w.slots[i].thread, NULL);
+    }
+    jf_log(JF_LOG_DEBUG, "job threads stopped");
+    if (atomic_load(&w.running) == 0) {
+        jf_pull_destroy(w.pull);
+        w.pull = NULL;
+    }
+    jf_log(JF_LOG_DEBUG, "pull engine stopped; closing the connection");
+    jf_nats_close(w.nc, 5000);
+    if (modules_up && atomic_load(&w.running) == 0)
+        jf_registry_shutdown_modules(w.reg);
+    if (atomic_load(&w.running) == 0) {
+        for (int i = 0; w.slots != NULL && i < w.nslots; i++) {
+            jf_arena_destroy(w.slots[i].arena);
+            pthread_mutex_destroy(&w.slots[i].mu);
+        }
+        free(w.slots);
+        free(w.queue);
+        jf_registry_destroy(w.reg);
+        jf_authz_destroy(w.authz);
+        jf_config_free(&cfg);
+    }
+    jf_log_kv(JF_LOG_INFO, "worker stopped", JF_LN("exit_code", rc));
+    return rc;
+}
