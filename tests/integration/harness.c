@@ -1,0 +1,337 @@
+/*
+ * harness.c - real servers and real processes for integration tests.
+ *
+ * Nothing is mocked: nats-server is the Debian binary, started per test on
+ * a port the kernel picked, and jetfleet is the binary under test
+ * (JF_BIN, set by meson). Each server lives in its own mkdtemp directory,
+ * removed when the test ends.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <criterion/criterion.h>
+
+#include "harness.h"
+
+extern char **environ;
+
+void jf_h_sleep_ms(int ms)
+{
+    struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
+    nanosleep(&ts, NULL);
+}
+
+static int free_port(void)
+{
+    struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+    socklen_t          len = sizeof(a);
+    int                fd = socket(AF_INET, SOCK_STREAM, 0);
+    int                port;
+
+    cr_assert_geq(fd, 0);
+    cr_assert_eq(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+    cr_assert_eq(getsockname(fd, (struct sockaddr *)&a, &len), 0);
+    port = ntohs(a.sin_port);
+    close(fd);
+    return port;
+}
+
+static pid_t spawn(char *const argv[], char *const envp[], const char *out, const char *err)
+{
+    posix_spawn_file_actions_t fa;
+    pid_t                      pid;
+    int                        rc;
+
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+    posix_spawn_file_actions_addopen(&fa, 1, out, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    posix_spawn_file_actions_addopen(&fa, 2, err, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    rc = posix_spawnp(&pid, argv[0], &fa, NULL, argv, envp);
+    posix_spawn_file_actions_destroy(&fa);
+    cr_assert_eq(rc, 0, "cannot start %s: %s", argv[0], strerror(rc));
+    return pid;
+}
+
+void jf_h_server_start(jf_h_server_t *s)
+{
+    char  port[16], store[300], out[300], err[300];
+    char *argv[] = { "nats-server", "-js", "-a", "127.0.0.1", "-p", port, "-sd", store,
+                     "--server_name", "jf-test", NULL };
+
+    memset(s, 0, sizeof(*s));
+    snprintf(s->dir, sizeof(s->dir), "/tmp/jf-it-XXXXXX");
+    cr_assert_not_null(mkdtemp(s->dir));
+    for (int attempt = 0; attempt < 5; attempt++) {
+        s->port = free_port();
+        snprintf(port, sizeof(port), "%d", s->port);
+        snprintf(store, sizeof(store), "%s/js", s->dir);
+        snprintf(out, sizeof(out), "%s/server.out", s->dir);
+        snprintf(err, sizeof(err), "%s/server.log", s->dir);
+        snprintf(s->url, sizeof(s->url), "nats://127.0.0.1:%d", s->port);
+        s->pid = spawn(argv, environ, out, err);
+        for (int i = 0; i < 200; i++) {
+            natsConnection *nc = NULL;
+            int             status;
+            if (natsConnection_ConnectTo(&nc, s->url) == NATS_OK) {
+                natsConnection_Destroy(nc);
+                return;
+            }
+            if (waitpid(s->pid, &status, WNOHANG) == s->pid)
+                break;   /* port taken between probe and bind: try another */
+            jf_h_sleep_ms(25);
+        }
+        kill(s->pid, SIGKILL);
+        waitpid(s->pid, NULL, 0);
+    }
+    cr_assert_fail("nats-server did not start; see %s/server.log", s->dir);
+}
+
+void jf_h_server_stop(jf_h_server_t *s)
+{
+    char cmd[320];
+
+    if (s->pid > 0) {
+        kill(s->pid, SIGTERM);
+        waitpid(s->pid, NULL, 0);
+        s->pid = 0;
+    }
+    if (s->dir[0] != '\0' && getenv("JF_TEST_KEEP") == NULL) {
+        snprintf(cmd, sizeof(cmd), "rm -rf '%s'", s->dir);
+        if (system(cmd) != 0)
+            fprintf(stderr, "could not remove %s\n", s->dir);
+    }
+}
+
+static char **child_env(const jf_h_server_t *s, const char *const *extra)
+{
+    static char url[96];
+    size_t      n = 0, m = 0;
+    char      **env;
+
+    for (char **e = environ; *e; e++)
+        n++;
+    for (const char *const *e = extra; e && *e; e++)
+        m++;
+    env = calloc(n + m + 4, sizeof(*env));
+    cr_assert_not_null(env);
+    snprintf(url, sizeof(url), "JF_NATS_URL=%s", s->url);
+    n = 0;
+    for (char **e = environ; *e; e++)
+        if (strncmp(*e, "JF_", 3) != 0)   /* a developer's JF_* must not leak in */
+            env[n++] = *e;
+    {
+        bool has_url = false;
+        for (const char *const *e = extra; e && *e; e++)
+            has_url = has_url || strncmp(*e, "JF_NATS_URL=", 12) == 0;
+        if (!has_url)
+            env[n++] = url;
+    }
+    env[n++] = "JF_LOG_FORMAT=json";
+    for (const char *const *e = extra; e && *e; e++)
+        env[n++] = (char *)*e;
+    return env;
+}
+
+static const char *jf_bin(void)
+{
+    const char *bin = getenv("JF_BIN");
+    cr_assert_not_null(bin, "JF_BIN is not set (run through meson test)");
+    return bin;
+}
+
+static void proc_paths(const jf_h_server_t *s, const char *tag, jf_h_proc_t *p)
+{
+    snprintf(p->out_path, sizeof(p->out_path), "%s/%s.out", s->dir, tag);
+    snprintf(p->err_path, sizeof(p->err_path), "%s/%s.log", s->dir, tag);
+}
+
+int jf_h_run(const jf_h_server_t *s, const char *tag, const char *const *env,
+             const char *const *args, jf_h_proc_t *out)
+{
+    jf_h_proc_t p;
+    char       *argv[32];
+    char      **envp = child_env(s, env);
+    int         n = 0, status;
+
+    argv[n++] = (char *)jf_bin();
+    for (const char *const *a = args; *a && n < 31; a++)
+        argv[n++] = (char *)*a;
+    argv[n] = NULL;
+    proc_paths(s, tag, &p);
+    p.pid = spawn(argv, envp, p.out_path, p.err_path);
+    free(envp);
+    cr_assert_eq(waitpid(p.pid, &status, 0), p.pid);
+    if (out != NULL)
+        *out = p;
+    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+void jf_h_worker_start(const jf_h_server_t *s, const char *tag, const char *const *env,
+                       jf_h_proc_t *out)
+{
+    char  *argv[] = { (char *)jf_bin(), "worker", NULL };
+    char **envp = child_env(s, env);
+
+    proc_paths(s, tag, out);
+    out->pid = spawn(argv, envp, out->out_path, out->err_path);
+    free(envp);
+}
+
+int jf_h_proc_stop(jf_h_proc_t *p, int sig, int timeout_ms)
+{
+    int status;
+
+    if (p->pid <= 0)
+        return -1;
+    if (sig != 0)
+        kill(p->pid, sig);
+    for (int waited = 0; waited <= timeout_ms; waited += 10) {
+        if (waitpid(p->pid, &status, WNOHANG) == p->pid) {
+            p->pid = 0;
+            return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+        }
+        jf_h_sleep_ms(10);
+    }
+    kill(p->pid, SIGKILL);
+    waitpid(p->pid, NULL, 0);
+    p->pid = 0;
+    return -1;
+}
+
+char *jf_h_slurp(const char *path)
+{
+    FILE  *f = fopen(path, "rb");
+    char  *buf;
+    long   n;
+
+    if (f == NULL)
+        return strdup("");
+    fseek(f, 0, SEEK_END);
+    n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    buf = calloc(1, (size_t)n + 1);
+    if (buf != NULL && n > 0 && fread(buf, 1, (size_t)n, f) != (size_t)n)
+        buf[0] = '\0';
+    fclose(f);
+    return buf;
+}
+
+int jf_h_count_lines(const char *path, const char *const *needles)
+{
+    char *text = jf_h_slurp(path);
+    char *save = NULL;
+    int   count = 0;
+
+    for (char *line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+        bool all = true;
+        for (const char *const *n = needles; *n && all; n++)
+            all = strstr(line, *n) != NULL;
+        if (all)
+            count++;
+    }
+    free(text);
+    return count;
+}
+
+int jf_h_wait_lines(const char *path, const char *const *needles, int want, int timeout_ms)
+{
+    int n = 0;
+
+    for (int waited = 0; waited <= timeout_ms; waited += 20) {
+        n = jf_h_count_lines(path, needles);
+        if (n >= want)
+            return n;
+        jf_h_sleep_ms(20);
+    }
+    return n;
+}
+
+natsConnection *jf_h_connect(const jf_h_server_t *s)
+{
+    natsConnection *nc = NULL;
+
+    cr_assert_eq(natsConnection_ConnectTo(&nc, s->url), NATS_OK);
+    return nc;
+}
+
+bool jf_h_publish(natsConnection *nc, const char *subject, const char *data, int len,
+                  const char *id, const char *const *headers)
+{
+    jsCtx       *js = NULL;
+    natsMsg     *msg = NULL;
+    jsPubAck    *pa = NULL;
+    jsPubOptions po;
+    jsErrCode    jerr = 0;
+    natsStatus   s;
+    bool         stored;
+
+    cr_assert_eq(natsConnection_JetStream(&js, nc, NULL), NATS_OK);
+    cr_assert_eq(natsMsg_Create(&msg, subject, NULL, data, len), NATS_OK);
+    for (const char *const *h = headers; h && h[0] && h[1]; h += 2)
+        cr_assert_eq(natsMsgHeader_Add(msg, h[0], h[1]), NATS_OK);
+    jsPubOptions_Init(&po);
+    po.MsgId = id;
+    s = js_PublishMsg(&pa, js, msg, &po, &jerr);
+    cr_assert_eq(s, NATS_OK, "publish to %s: %s (%d)", subject, natsStatus_GetText(s), jerr);
+    stored = !pa->Duplicate;
+    jsPubAck_Destroy(pa);
+    natsMsg_Destroy(msg);
+    jsCtx_Destroy(js);
+    return stored;
+}
+
+uint64_t jf_h_wait_stream_msgs(natsConnection *nc, const char *stream, uint64_t want,
+                               int timeout_ms)
+{
+    uint64_t n = jf_h_stream_msgs(nc, stream);
+
+    for (int waited = 0; n != want && waited < timeout_ms; waited += 20) {
+        jf_h_sleep_ms(20);
+        n = jf_h_stream_msgs(nc, stream);
+    }
+    return n;
+}
+
+uint64_t jf_h_stream_msgs(natsConnection *nc, const char *stream)
+{
+    jsCtx        *js = NULL;
+    jsStreamInfo *si = NULL;
+    uint64_t      n;
+
+    cr_assert_eq(natsConnection_JetStream(&js, nc, NULL), NATS_OK);
+    cr_assert_eq(js_GetStreamInfo(&si, js, stream, NULL, NULL), NATS_OK);
+    n = si->State.Msgs;
+    jsStreamInfo_Destroy(si);
+    jsCtx_Destroy(js);
+    return n;
+}
+
+void jf_h_consumer_state(natsConnection *nc, const char *stream, const char *consumer,
+                         uint64_t *num_pending, int64_t *num_ack_pending,
+                         int64_t *num_redelivered)
+{
+    jsCtx          *js = NULL;
+    jsConsumerInfo *ci = NULL;
+
+    cr_assert_eq(natsConnection_JetStream(&js, nc, NULL), NATS_OK);
+    cr_assert_eq(js_GetConsumerInfo(&ci, js, stream, consumer, NULL, NULL), NATS_OK);
+    if (num_pending)
+        *num_pending = ci->NumPending;
+    if (num_ack_pending)
+        *num_ack_pending = ci->NumAckPending;
+    if (num_redelivered)
+        *num_redelivered = ci->NumRedelivered;
+    jsConsumerInfo_Destroy(ci);
+    jsCtx_Destroy(js);
+}
