@@ -31,6 +31,8 @@ struct jf_pull {
     natsSubscription   *sub;
     char                inbox[128];
     char                next_subject[256];
+    char                stream[64];
+    char                consumer[64];
     jf_pull_opts_t      opts;
     jf_pull_deliver_fn  deliver;
     jf_pull_event_fn    on_event;
@@ -283,8 +285,10 @@ jf_status_t jf_pull_create(jf_pull_t **out, jf_nats_t *nc, const jf_pull_opts_t 
         return jf_err_set(err, JF_ENOMEM, "out of memory");
     p->nc = nc;
     p->opts = *opts;
-    p->opts.stream = NULL;
-    p->opts.consumer = NULL;
+    strlcpy(p->stream, opts->stream, sizeof(p->stream));
+    strlcpy(p->consumer, opts->consumer, sizeof(p->consumer));
+    p->opts.stream = p->stream;      /* the caller's strings are borrowed */
+    p->opts.consumer = p->consumer;
     p->deliver = deliver;
     p->on_event = on_event;
     p->arg = arg;

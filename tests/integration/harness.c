@@ -63,38 +63,59 @@ static pid_t spawn(char *const argv[], char *const envp[], const char *out, cons
     return pid;
 }
 
-void jf_h_server_start(jf_h_server_t *s)
+/* Start nats-server on s->port with its store in s->dir; true when it
+ * accepts connections. */
+static bool server_spawn(jf_h_server_t *s)
 {
     char  port[16], store[300], out[300], err[300];
     char *argv[] = { "nats-server", "-js", "-a", "127.0.0.1", "-p", port, "-sd", store,
                      "--server_name", "jf-test", NULL };
 
+    snprintf(port, sizeof(port), "%d", s->port);
+    snprintf(store, sizeof(store), "%s/js", s->dir);
+    snprintf(out, sizeof(out), "%s/server.out", s->dir);
+    snprintf(err, sizeof(err), "%s/server.log", s->dir);
+    snprintf(s->url, sizeof(s->url), "nats://127.0.0.1:%d", s->port);
+    s->pid = spawn(argv, environ, out, err);
+    for (int i = 0; i < 400; i++) {
+        natsConnection *nc = NULL;
+        int             status;
+        if (natsConnection_ConnectTo(&nc, s->url) == NATS_OK) {
+            natsConnection_Destroy(nc);
+            return true;
+        }
+        if (waitpid(s->pid, &status, WNOHANG) == s->pid) {
+            s->pid = 0;
+            return false;   /* e.g. the port was taken between probe and bind */
+        }
+        jf_h_sleep_ms(25);
+    }
+    kill(s->pid, SIGKILL);
+    waitpid(s->pid, NULL, 0);
+    s->pid = 0;
+    return false;
+}
+
+void jf_h_server_start(jf_h_server_t *s)
+{
     memset(s, 0, sizeof(*s));
     snprintf(s->dir, sizeof(s->dir), "/tmp/jf-it-XXXXXX");
     cr_assert_not_null(mkdtemp(s->dir));
     for (int attempt = 0; attempt < 5; attempt++) {
         s->port = free_port();
-        snprintf(port, sizeof(port), "%d", s->port);
-        snprintf(store, sizeof(store), "%s/js", s->dir);
-        snprintf(out, sizeof(out), "%s/server.out", s->dir);
-        snprintf(err, sizeof(err), "%s/server.log", s->dir);
-        snprintf(s->url, sizeof(s->url), "nats://127.0.0.1:%d", s->port);
-        s->pid = spawn(argv, environ, out, err);
-        for (int i = 0; i < 200; i++) {
-            natsConnection *nc = NULL;
-            int             status;
-            if (natsConnection_ConnectTo(&nc, s->url) == NATS_OK) {
-                natsConnection_Destroy(nc);
-                return;
-            }
-            if (waitpid(s->pid, &status, WNOHANG) == s->pid)
-                break;   /* port taken between probe and bind: try another */
-            jf_h_sleep_ms(25);
-        }
-        kill(s->pid, SIGKILL);
-        waitpid(s->pid, NULL, 0);
+        if (server_spawn(s))
+            return;
     }
     cr_assert_fail("nats-server did not start; see %s/server.log", s->dir);
+}
+
+void jf_h_server_restart(jf_h_server_t *s, int down_ms)
+{
+    kill(s->pid, SIGTERM);
+    waitpid(s->pid, NULL, 0);
+    s->pid = 0;
+    jf_h_sleep_ms(down_ms);
+    cr_assert(server_spawn(s), "nats-server did not restart on port %d", s->port);
 }
 
 void jf_h_server_stop(jf_h_server_t *s)

@@ -23,6 +23,9 @@ typedef struct jf_h_server {
 void jf_h_server_start(jf_h_server_t *s);
 void jf_h_server_stop(jf_h_server_t *s);
 
+/* Stop the server, wait down_ms, start it again on the same port and store. */
+void jf_h_server_restart(jf_h_server_t *s, int down_ms);
+
 /* Environment for a child: JF_NATS_URL of the server plus extra
  * "NAME=VALUE" strings (NULL-terminated list, may be NULL). */
 typedef struct jf_h_proc {

@@ -369,6 +369,52 @@ Test(worker, a_job_overrunning_the_grace_is_given_back, .init = setup, .fini = t
     cr_assert_eq(jf_h_proc_stop(&w2, SIGTERM, 5000), 0);
 }
 
+/* ---- connection loss ----------------------------------------------------------------- */
+
+Test(worker, survives_a_server_restart_and_pulls_again, .init = setup, .fini = teardown)
+{
+    const char *const reconnected[] = { "\"msg\":\"reconnected to NATS\"", NULL };
+    jf_h_proc_t w;
+
+    provision();
+    jf_h_worker_start(&srv, "worker", debug_env, &w);
+    wait_started(&w);
+    jf_h_publish(nc, "jobs.acme.diag.noop", "{}", 2, "before-restart", NULL);
+    cr_assert_eq(wait_outcome(&w, "before-restart", "job succeeded", 1), 1);
+
+    natsConnection_Destroy(nc);
+    jf_h_server_restart(&srv, 500);
+    cr_assert_eq(jf_h_wait_lines(w.err_path, reconnected, 1, 15000), 1, "%s",
+                 jf_h_slurp(w.err_path));
+    nc = jf_h_connect(&srv);
+    jf_h_publish(nc, "jobs.acme.diag.noop", "{}", 2, "after-restart", NULL);
+    cr_assert_eq(wait_outcome(&w, "after-restart", "job succeeded", 1), 1, "%s",
+                 jf_h_slurp(w.err_path));
+    cr_assert_eq(jf_h_proc_stop(&w, SIGTERM, 10000), 0);
+}
+
+Test(worker, exits_when_its_consumer_is_deleted, .init = setup, .fini = teardown)
+{
+    jsCtx      *js = NULL;
+    jf_h_proc_t w;
+    int         rc;
+
+    provision();
+    jf_h_worker_start(&srv, "worker", debug_env, &w);
+    wait_started(&w);
+    cr_assert_eq(natsConnection_JetStream(&js, nc, NULL), NATS_OK);
+    cr_assert_eq(js_DeleteConsumer(js, "JOBS", "default", NULL, NULL), NATS_OK);
+    jsCtx_Destroy(js);
+    /* Nothing can be pulled any more: the worker must say so and stop
+     * with a failure, not spin or hang. */
+    rc = jf_h_proc_stop(&w, 0, 20000);
+    cr_assert_eq(rc, 1, "rc %d: %s", rc, jf_h_slurp(w.err_path));
+    {
+        const char *const gone[] = { "consumer", "deleted", NULL };
+        cr_assert_geq(jf_h_count_lines(w.err_path, gone), 1, "%s", jf_h_slurp(w.err_path));
+    }
+}
+
 /* ---- start-up errors ---------------------------------------------------------------- */
 
 Test(worker, refuses_to_start_without_its_consumer, .init = setup, .fini = teardown)
