@@ -60,9 +60,8 @@ void jf_trace_id_new(char out[33])
     static const char hex[] = "0123456789abcdef";
     uint8_t           raw[16];
 
-    do
-        arc4random_buf(raw, sizeof(raw));
-    while (raw[0] == 0 && raw[1] == 0 && raw[15] == 0);  /* never all zero */
+    arc4random_buf(raw, sizeof(raw));
+    raw[15] |= 1;   /* W3C forbids the all-zero id; this costs one bit */
     for (int i = 0; i < 16; i++) {
         out[2 * i] = hex[raw[i] >> 4];
         out[2 * i + 1] = hex[raw[i] & 0xf];
