@@ -12,7 +12,6 @@
 #include <time.h>
 
 #include <bsd/string.h>
-#include <curl/curl.h>
 
 #include "core/nats_internal.h"
 
@@ -393,28 +392,8 @@ jf_status_t jf_nats_flush(jf_nats_t *nc, int64_t timeout_ms, jf_err_t *err)
 
 const char *jf_nats_server_url(jf_nats_t *nc, char *buf, size_t size)
 {
-    char   raw[512];
-    CURLU *u;
-    char  *user = NULL, *clean = NULL;
-
-    buf[0] = '\0';
-    if (natsConnection_GetConnectedUrl(nc->conn, raw, sizeof(raw)) != NATS_OK)
-        return buf;
-    strlcpy(buf, raw, size);
-    /* Never show credentials embedded in a URL: rebuild it without them. */
-    u = curl_url();
-    if (u != NULL && curl_url_set(u, CURLUPART_URL, raw, CURLU_NON_SUPPORT_SCHEME) == CURLUE_OK &&
-        curl_url_get(u, CURLUPART_USER, &user, 0) == CURLUE_OK) {
-        curl_url_set(u, CURLUPART_USER, NULL, 0);
-        curl_url_set(u, CURLUPART_PASSWORD, NULL, 0);
-        if (curl_url_get(u, CURLUPART_URL, &clean, 0) == CURLUE_OK)
-            strlcpy(buf, clean, size);
-        else
-            strlcpy(buf, "<url hidden>", size);
-    }
-    curl_free(user);
-    curl_free(clean);
-    curl_url_cleanup(u);
+    if (natsConnection_GetConnectedUrl(nc->conn, buf, size) != NATS_OK)
+        buf[0] = '\0';
     return buf;
 }
 

@@ -25,7 +25,8 @@ typedef enum {
     JF_NATS_EV_LAME_DUCK,     /* the server asked clients to move away */
 } jf_nats_event_t;
 
-/* Called from a NATS library thread; must not block. detail is borrowed. */
+/* Called from a NATS library thread; must not block. detail is borrowed;
+ * for JF_NATS_EV_RECONNECTED it is the server URL (redact before showing). */
 typedef void (*jf_nats_event_fn)(jf_nats_event_t ev, const char *detail, void *arg);
 
 /* Connect with the connection settings of cfg. name is the connection name
@@ -44,7 +45,8 @@ bool jf_nats_connected(const jf_nats_t *nc);
 /* Flush buffered publishes to the server and wait for its PONG. */
 jf_status_t jf_nats_flush(jf_nats_t *nc, int64_t timeout_ms, jf_err_t *err);
 
-/* The URL currently connected to, credentials removed, into buf. */
+/* The URL currently connected to, as configured: it may carry credentials,
+ * so pass it through the security layer's redaction before showing it. */
 const char *jf_nats_server_url(jf_nats_t *nc, char *buf, size_t size);
 
 /* API timeout used by JetStream calls made through this connection. */

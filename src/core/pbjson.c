@@ -94,47 +94,42 @@ static jf_status_t path_err(jf_err_t *err, const fpath_t *p, jf_status_t code, c
  * Descriptor helpers
  * ------------------------------------------------------------------- */
 
-/* True when key is the lowerCamelCase JSON name protoc derives from the
- * proto name: drop each '_' and upper-case the letter after it. */
-static bool json_name_eq(const char *proto, const char *key)
+/* protoc's camel-case form of a proto name: drop each '_' and upper-case
+ * the letter after it (and the first one when upper_first). False when it
+ * does not fit in out. */
+static bool camel_case(const char *proto, bool upper_first, char *out, size_t size)
 {
-    bool cap = false;
+    bool   cap = upper_first;
+    size_t n = 0;
 
-    for (; *proto; proto++) {
-        char ch = *proto;
-
-        if (ch == '_') {
-            cap = true;
-            continue;
-        }
-        if (cap && ch >= 'a' && ch <= 'z')
-            ch = (char)(ch - 'a' + 'A');
-        cap = false;
-        if (*key++ != ch)
-            return false;
-    }
-    return *key == '\0';
-}
-
-/* The JSON name of a field, malloc'ed. */
-static char *json_name_dup(const char *proto)
-{
-    char *out = malloc(strlen(proto) + 1);
-    char *w = out;
-    bool  cap = false;
-
-    if (out == NULL)
-        return NULL;
     for (; *proto; proto++) {
         if (*proto == '_') {
             cap = true;
             continue;
         }
-        *w++ = cap && *proto >= 'a' && *proto <= 'z' ? (char)(*proto - 'a' + 'A') : *proto;
+        if (n + 1 >= size)
+            return false;
+        out[n++] = cap && *proto >= 'a' && *proto <= 'z' ? (char)(*proto - 'a' + 'A') : *proto;
         cap = false;
     }
-    *w = '\0';
-    return out;
+    out[n] = '\0';
+    return true;
+}
+
+/* True when key is the lowerCamelCase JSON name of the proto name. */
+static bool json_name_eq(const char *proto, const char *key)
+{
+    char buf[256];
+
+    return camel_case(proto, false, buf, sizeof(buf)) && strcmp(buf, key) == 0;
+}
+
+/* The JSON name of a field, malloc'ed. */
+static char *json_name_dup(const char *proto)
+{
+    char buf[256];
+
+    return camel_case(proto, false, buf, sizeof(buf)) ? strdup(buf) : NULL;
 }
 
 static const ProtobufCFieldDescriptor *find_field(const ProtobufCMessageDescriptor *d,
@@ -152,22 +147,13 @@ static const ProtobufCFieldDescriptor *find_field(const ProtobufCMessageDescript
  * "ByIdEntry") is exactly `name`. */
 static bool map_entry_name_eq(const char *field, const char *name)
 {
-    bool cap = true;
+    char   buf[256];
+    size_t n;
 
-    for (; *field; field++) {
-        char ch = *field;
-
-        if (ch == '_') {
-            cap = true;
-            continue;
-        }
-        if (cap && ch >= 'a' && ch <= 'z')
-            ch = (char)(ch - 'a' + 'A');
-        cap = false;
-        if (*name++ != ch)
-            return false;
-    }
-    return strcmp(name, "Entry") == 0;
+    if (!camel_case(field, true, buf, sizeof(buf)))
+        return false;
+    n = strlen(buf);
+    return strncmp(buf, name, n) == 0 && strcmp(name + n, "Entry") == 0;
 }
 
 /* protobuf-c 1.4 keeps no map_entry option, so a map field is recognised

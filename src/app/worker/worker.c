@@ -124,11 +124,14 @@ static void on_nats_event(jf_nats_event_t ev, const char *detail, void *arg)
     case JF_NATS_EV_DISCONNECTED:
         jf_log_kv(JF_LOG_WARN, "disconnected from NATS", JF_LS("detail", detail));
         break;
-    case JF_NATS_EV_RECONNECTED:
-        jf_log_kv(JF_LOG_INFO, "reconnected to NATS", JF_LS("server", detail));
+    case JF_NATS_EV_RECONNECTED: {
+        char url[512];
+        jf_log_kv(JF_LOG_INFO, "reconnected to NATS",
+                  JF_LS("server", jf_redact_url_list(detail, url, sizeof(url))));
         if (w->pull != NULL)
             jf_pull_restart(w->pull);
         break;
+    }
     case JF_NATS_EV_CLOSED:
         jf_log_kv(JF_LOG_INFO, "NATS connection closed", JF_LS("detail", detail));
         break;
@@ -363,11 +366,12 @@ int jf_cmd_worker(int argc, char **argv)
         goto out;
     }
     {
-        char server[256];
+        char server[512];
+        jf_nats_server_url(w.nc, server, sizeof(server));
         jf_log_kv(JF_LOG_INFO, "worker started", JF_LS("worker", w.worker_id),
                   JF_LS("pool", pool), JF_LS("stream", cfg.stream),
                   JF_LN("concurrency", concurrency), JF_LS("region", cfg.region),
-                  JF_LS("server", jf_nats_server_url(w.nc, server, sizeof(server))));
+                  JF_LS("server", jf_redact_url_list(server, urls, sizeof(urls))));
     }
 
     for (;;) {
