@@ -43,8 +43,10 @@ int jf_cli_load_config(jf_config_t *cfg)
 {
     jf_err_t err = { 0 };
 
-    if (jf_config_load(cfg, NULL, NULL, report_bad_var, NULL, &err) != JF_OK) {
+    if (jf_config_load(cfg, NULL, NULL, report_bad_var, NULL, &err) != JF_OK ||
+        jf_config_validate(cfg, report_bad_var, NULL, &err) != JF_OK) {
         jf_cli_error("invalid configuration; see `jetfleet config check`");
+        jf_config_free(cfg);
         return JF_EXIT_USAGE;
     }
     jf_log_setup(jf_log_level_parse(cfg->log_level), strcmp(cfg->log_format, "json") == 0, 2);

@@ -71,7 +71,8 @@ int jf_cmd_config_check(int argc, char **argv)
                "typos) are warned about. Exits 2 when any value is invalid.\n");
         return JF_EXIT_OK;
     }
-    jf_config_load(&cfg, NULL, NULL, report, &ctx, &err);
+    if (jf_config_load(&cfg, NULL, NULL, report, &ctx, &err) == JF_OK)
+        jf_config_validate(&cfg, report, &ctx, &err);
     for (char **e = environ; *e != NULL; e++) {
         char name[128];
         const char *eq = strchr(*e, '=');
@@ -105,6 +106,27 @@ int jf_cmd_config_check(int argc, char **argv)
     if (quiet)
         printf("configuration ok\n");
     return JF_EXIT_OK;
+}
+
+/* Print text safely inside a GitHub markdown table cell: escape the cell
+ * separator and characters a renderer would take for HTML, except inside
+ * `code` spans, which render literally. */
+static void md_escape(const char *s)
+{
+    bool code = false;
+
+    for (; *s; s++) {
+        if (*s == '`')
+            code = !code;
+        if (*s == '|')
+            fputs("\\|", stdout);
+        else if (!code && *s == '<')
+            fputs("&lt;", stdout);
+        else if (!code && *s == '>')
+            fputs("&gt;", stdout);
+        else
+            putchar(*s);
+    }
 }
 
 int jf_cmd_config_schema(int argc, char **argv)
@@ -146,9 +168,17 @@ int jf_cmd_config_schema(int argc, char **argv)
             printf("%s\n", v->name);
             break;
         case 'm':
-            printf("| `%s` | %s%s%s | `%s` | %s | %s |\n", v->name, type_name(v->type),
-                   v->choices ? ": " : "", v->choices ? v->choices : "", v->def,
-                   v->secret ? "yes" : "no", v->description);
+            printf("| `%s` | %s", v->name, type_name(v->type));
+            if (v->choices != NULL) {
+                fputs(": ", stdout);
+                md_escape(v->choices);
+            }
+            if (v->def[0] != '\0')
+                printf(" | `%s` | %s | ", v->def, v->secret ? "yes" : "no");
+            else
+                printf(" | (empty) | %s | ", v->secret ? "yes" : "no");
+            md_escape(v->description);
+            fputs(" |\n", stdout);
             break;
         case 'e':
             printf("# %s\n# %s=%s\n", v->description, v->name, v->def);

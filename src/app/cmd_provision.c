@@ -12,6 +12,7 @@
 #include "app/modules.h"
 #include "core/jsadmin.h"
 #include "core/registry_impl.h"
+#include "shared/ids.h"
 
 static void help(void)
 {
@@ -36,8 +37,10 @@ static void help(void)
 static int report(const char *kind, const char *name, jf_status_t st, jf_prov_result_t r,
                   const jf_err_t *err)
 {
+    (void)name;
     if (st != JF_OK) {
-        jf_cli_error("%s %s: %s", kind, name, jf_err_msg(err));
+        /* err already names the object ("stream JOBS: ..."). */
+        jf_cli_error("%s", jf_err_msg(err));
         return jf_cli_exit_code(st);
     }
     printf("%-8s %-12s %s\n", kind, name, jf_prov_result_str(r));
@@ -84,9 +87,8 @@ int jf_cmd_provision(int argc, char **argv)
     snprintf(default_filter, sizeof(default_filter), "%s", jobs_subject);
     if (filter == NULL)
         filter = cfg.pool_filter[0] ? cfg.pool_filter : default_filter;
-    if (cfg.ledger_ttl < cfg.duplicate_window) {
-        jf_cli_error("JF_LEDGER_TTL (%" PRId64 " ms) must be at least JF_DUPLICATE_WINDOW "
-                     "(%" PRId64 " ms)", cfg.ledger_ttl, cfg.duplicate_window);
+    if (jf_token_check(pool, strlen(pool), JF_TOKEN_MAX, "pool", &err) != JF_OK) {
+        jf_cli_error("provision: --pool: %s", jf_err_msg(&err));
         rc = JF_EXIT_USAGE;
         goto out;
     }

@@ -81,12 +81,13 @@ static jf_status_t parse_scaled(const char *s, const char *const *units,
     char       *end;
     long double v;
 
+    /* Plain decimal only: strtold would also take "inf", "nan" and hex. */
+    if (!isdigit((unsigned char)s[0]) && !(s[0] == '.' && isdigit((unsigned char)s[1])))
+        return JF_EINVAL;
     errno = 0;
-    if (s[0] == '\0' || s[0] == '-' || s[0] == '+' || isspace((unsigned char)s[0]))
-        return JF_EINVAL;
     v = strtold(s, &end);
-    if (end == s || errno != 0)
-        return JF_EINVAL;
+    if (end != s + strspn(s, "0123456789.") || errno != 0)
+        return JF_EINVAL;   /* exponents, "1..5" */
     if (*end == '\0') {
         if (unit_required && v != 0)
             return JF_EINVAL;
@@ -252,6 +253,86 @@ jf_status_t jf_config_load(jf_config_t *cfg, jf_cfg_getter_fn get, void *get_arg
             result = JF_ECONFIG;
         }
     }
+    return result;
+}
+
+/* A stream or consumer name: printable, no spaces, no subject wildcards
+ * or separators (JetStream refuses them with a less helpful message). */
+static bool js_name_ok(const char *s)
+{
+    if (s[0] == '\0' || strlen(s) > 64)
+        return false;
+    for (; *s; s++)
+        if ((unsigned char)*s <= 0x20 || (unsigned char)*s >= 0x7f || strchr(".*>/\\", *s))
+            return false;
+    return true;
+}
+
+/* One or more [a-z0-9_-]+ tokens separated by dots. */
+static bool prefix_ok(const char *s)
+{
+    size_t len = 0;
+
+    for (; *s; s++) {
+        if (*s == '.') {
+            if (len == 0)
+                return false;
+            len = 0;
+            continue;
+        }
+        if (!((*s >= 'a' && *s <= 'z') || (*s >= '0' && *s <= '9') || *s == '_' || *s == '-'))
+            return false;
+        len++;
+    }
+    return len > 0;
+}
+
+jf_status_t jf_config_validate(const jf_config_t *cfg, jf_cfg_report_fn report, void *arg,
+                               jf_err_t *err)
+{
+    jf_status_t result = JF_OK;
+    char        msg[256];
+
+#define FAIL_VAR(NAME, ...)                                         \
+    do {                                                            \
+        snprintf(msg, sizeof(msg), NAME ": " __VA_ARGS__);          \
+        if (report != NULL)                                         \
+            report(NAME, msg, arg);                                 \
+        if (result == JF_OK)                                        \
+            jf_err_set(err, JF_ECONFIG, "%s", msg);                 \
+        result = JF_ECONFIG;                                        \
+    } while (0)
+
+    if (cfg->pull_heartbeat * 2 >= cfg->pull_expires)
+        FAIL_VAR("JF_PULL_HEARTBEAT", "must be less than half of JF_PULL_EXPIRES "
+                 "(%" PRId64 " ms), so that a missed heartbeat is noticed before the pull "
+                 "expires", cfg->pull_expires);
+    if (cfg->ledger_ttl < cfg->duplicate_window)
+        FAIL_VAR("JF_LEDGER_TTL", "must be at least JF_DUPLICATE_WINDOW (%" PRId64 " ms)",
+                 cfg->duplicate_window);
+    if (!prefix_ok(cfg->subject_prefix))
+        FAIL_VAR("JF_SUBJECT_PREFIX", "'%.64s' is not one or more [a-z0-9_-] tokens "
+                 "separated by dots", cfg->subject_prefix);
+    if (!js_name_ok(cfg->stream))
+        FAIL_VAR("JF_STREAM", "'%.64s' is not a valid stream name (1-64 printable "
+                 "characters, none of . * > / \\ or space)", cfg->stream);
+    if (!prefix_ok(cfg->pool) || strchr(cfg->pool, '.') != NULL || strlen(cfg->pool) > 64)
+        FAIL_VAR("JF_POOL", "'%.64s' is not a [a-z0-9_-] token of at most 64 characters",
+                 cfg->pool);
+    {
+        int methods = (cfg->nats_creds[0] != '\0') + (cfg->nats_nkey[0] != '\0') +
+                      (cfg->nats_user[0] != '\0') + (cfg->nats_token[0] != '\0');
+        if (methods > 1)
+            FAIL_VAR("JF_NATS_CREDS", "set at most one of JF_NATS_CREDS, JF_NATS_NKEY, "
+                     "JF_NATS_USER and JF_NATS_TOKEN (%d are set)", methods);
+    }
+    if ((cfg->nats_nkey[0] == '\0') != (cfg->nats_nkey_seed_file[0] == '\0'))
+        FAIL_VAR("JF_NATS_NKEY", "JF_NATS_NKEY and JF_NATS_NKEY_SEED_FILE must be set together");
+    if ((cfg->nats_tls_cert[0] == '\0') != (cfg->nats_tls_key[0] == '\0'))
+        FAIL_VAR("JF_NATS_TLS_CERT", "JF_NATS_TLS_CERT and JF_NATS_TLS_KEY must be set together");
+    if (cfg->nats_password[0] != '\0' && cfg->nats_user[0] == '\0')
+        FAIL_VAR("JF_NATS_PASSWORD", "is set but JF_NATS_USER is not");
+#undef FAIL_VAR
     return result;
 }
 

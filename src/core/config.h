@@ -72,6 +72,13 @@ const jf_cfg_var_t *jf_config_var(const char *name);
 jf_status_t jf_config_load(jf_config_t *cfg, jf_cfg_getter_fn get, void *get_arg,
                            jf_cfg_report_fn report, void *report_arg, jf_err_t *err);
 
+/* Rules that involve several variables, or a variable's syntax beyond its
+ * type (names, tokens). Call after a successful jf_config_load(); every
+ * violation is reported and the first recorded in err. JF_ECONFIG when
+ * any rule is broken. */
+jf_status_t jf_config_validate(const jf_config_t *cfg, jf_cfg_report_fn report, void *arg,
+                               jf_err_t *err);
+
 void jf_config_free(jf_config_t *cfg);
 
 /* The value of var in cfg, formatted for display into buf. Secrets show as

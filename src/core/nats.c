@@ -264,7 +264,8 @@ jf_status_t jf_nats_connect(jf_nats_t **out, const jf_config_t *cfg, const char 
         goto out;
     }
 
-    /* Authentication: at most one of creds, nkey, user/password, token. */
+    /* Authentication: jf_config_validate() allows at most one of creds,
+     * nkey, user/password and token. */
     if (cfg->nats_creds[0] != '\0') {
         s = natsOptions_SetUserCredentialsFromFiles(opts, cfg->nats_creds, NULL);
         if (s != NATS_OK) {

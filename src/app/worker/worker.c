@@ -289,6 +289,7 @@ int jf_cmd_worker(int argc, char **argv)
     sigemptyset(&sigs);
     sigaddset(&sigs, SIGTERM);
     sigaddset(&sigs, SIGINT);
+    sigaddset(&sigs, SIGHUP);   /* reserved for reloading policy; never fatal */
     pthread_sigmask(SIG_BLOCK, &sigs, NULL);
     signal(SIGPIPE, SIG_IGN);
 
@@ -320,8 +321,6 @@ int jf_cmd_worker(int argc, char **argv)
             .stream = cfg.stream, .consumer = pool, .max_inflight = (int)concurrency,
             .expires_ms = cfg.pull_expires, .heartbeat_ms = cfg.pull_heartbeat,
         };
-        if (po.heartbeat_ms * 2 >= po.expires_ms)
-            po.heartbeat_ms = po.expires_ms / 3;
         if (jf_pull_create(&w.pull, w.nc, &po, deliver, on_pull_event, &w, &err) != JF_OK) {
             jf_log_kv(JF_LOG_ERROR, "cannot bind to the pool's consumer",
                       JF_LS("error", jf_err_msg(&err)));
@@ -380,6 +379,8 @@ int jf_cmd_worker(int argc, char **argv)
             jf_log_kv(JF_LOG_INFO, "signal received", JF_LS("signal", strsignal(sig)));
             break;
         }
+        if (sig == SIGHUP)
+            jf_log(JF_LOG_INFO, "SIGHUP received: nothing to reload in this version");
         if (sig < 0 && errno != EINTR)
             break;
     }

@@ -94,6 +94,12 @@ ParameterizedTestParameters(config, rejects_bad_values)
         { "JF_SHUTDOWN_GRACE", "5 s", "not a duration" },
         { "JF_SHUTDOWN_GRACE", "2w", "not a duration" },
         { "JF_MAX_PAYLOAD", "1TB", "not a size" },
+        { "JF_MAX_PAYLOAD", "inf", "not a size" },
+        { "JF_MAX_PAYLOAD", "nan", "not a size" },
+        { "JF_MAX_PAYLOAD", "0x100", "not a size" },
+        { "JF_SHUTDOWN_GRACE", "1e3s", "not a duration" },
+        { "JF_SHUTDOWN_GRACE", "1..5s", "not a duration" },
+        { "JF_SHUTDOWN_GRACE", "infs", "not a duration" },
         { "JF_MAX_PAYLOAD", "1GiB", "out of range" },
         { "JF_DIAG_UNSAFE", "maybe", "not a boolean" },
         { "JF_LOG_LEVEL", "verbose", "not one of debug|info|warn|error" },
@@ -159,6 +165,42 @@ Test(config, schema_rows_are_unique_and_described)
             cr_assert_str_neq(s[i].name, s[j].name);
     }
     cr_assert_null(jf_config_var("JF_NOPE"));
+}
+
+static jf_status_t load_and_validate(struct kv *env, struct reports *r)
+{
+    jf_config_t cfg;
+    jf_status_t st;
+
+    cr_assert_eq(jf_config_load(&cfg, table_get, env, collect, r, NULL), JF_OK);
+    st = jf_config_validate(&cfg, collect, r, NULL);
+    jf_config_free(&cfg);
+    return st;
+}
+
+Test(config, validates_rules_across_variables)
+{
+    struct kv ok[] = { { NULL, NULL } };
+    struct kv hb[] = { { "JF_PULL_HEARTBEAT", "10s" }, { "JF_PULL_EXPIRES", "15s" }, { NULL, NULL } };
+    struct kv ttl[] = { { "JF_LEDGER_TTL", "1m" }, { "JF_DUPLICATE_WINDOW", "2m" }, { NULL, NULL } };
+    struct kv names[] = { { "JF_STREAM", "JOBS.EU" }, { "JF_SUBJECT_PREFIX", "jobs..eu" },
+                          { "JF_POOL", "Emails" }, { NULL, NULL } };
+    struct kv auth[] = { { "JF_NATS_TOKEN", "t" }, { "JF_NATS_USER", "u" }, { NULL, NULL } };
+    struct kv pw[] = { { "JF_NATS_PASSWORD", "p" }, { NULL, NULL } };
+    struct reports r = { 0 };
+
+    cr_assert_eq(load_and_validate(ok, &r), JF_OK);
+    cr_assert_eq(load_and_validate(hb, &r), JF_ECONFIG);
+    cr_assert(strstr(r.last, "JF_PULL_HEARTBEAT: must be less than half") != NULL, "%s", r.last);
+    cr_assert_eq(load_and_validate(ttl, &r), JF_ECONFIG);
+    cr_assert(strstr(r.last, "JF_LEDGER_TTL") != NULL, "%s", r.last);
+    r.count = 0;
+    cr_assert_eq(load_and_validate(names, &r), JF_ECONFIG);
+    cr_assert_eq(r.count, 3);
+    cr_assert_eq(load_and_validate(auth, &r), JF_ECONFIG);
+    cr_assert(strstr(r.last, "at most one") != NULL, "%s", r.last);
+    cr_assert_eq(load_and_validate(pw, &r), JF_ECONFIG);
+    cr_assert(strstr(r.last, "JF_NATS_USER is not") != NULL, "%s", r.last);
 }
 
 Test(config, duration_and_size_parsers)

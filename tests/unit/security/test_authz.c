@@ -6,7 +6,6 @@
 #include <criterion/criterion.h>
 
 #include "security/authz.h"
-#include "security/redact.h"
 
 static const jf_job_type_t safe = { .action = "noop" };
 static const jf_job_type_t unsafe = { .action = "crash", .flags = JF_JOB_TYPE_UNSAFE };
@@ -48,16 +47,4 @@ Test(authz, a_bad_list_is_a_config_error)
     cr_assert_null(az);
     o.tenants = " , ";
     cr_assert_eq(jf_authz_create(&az, &o, &err), JF_ECONFIG);
-}
-
-Test(redact, hides_passwords_and_tokens)
-{
-    char out[256];
-
-    jf_redact_url_list("nats://alice:s3cret@h1:4222,nats://tok3n@h2:4222,nats://h3:4222", out,
-                       sizeof(out));
-    cr_assert(strstr(out, "s3cret") == NULL, "%s", out);
-    cr_assert(strstr(out, "tok3n") == NULL, "%s", out);
-    cr_assert(strstr(out, "alice") != NULL, "%s", out);
-    cr_assert(strstr(out, "h3:4222") != NULL, "%s", out);
 }
