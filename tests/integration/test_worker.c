@@ -448,7 +448,7 @@ Test(cli, bad_configuration_exits_2_naming_the_variable, .init = setup, .fini = 
     jf_h_proc_t p;
     const char *const args[] = { "config", "check", NULL };
     const char *const env[] = { "JF_CONCURRENCY=lots", "JF_SHUTDOWN_GRACE=5", NULL };
-    const char *const good[] = { "JF_NATS_PASSWORD=hunter2", NULL };
+    const char *const good[] = { "JF_NATS_USER=alice", "JF_NATS_PASSWORD=hunter2", NULL };
     char *err, *out;
 
     cr_assert_eq(jf_h_run(&srv, "cfg", env, args, &p), 2);
