@@ -98,6 +98,11 @@ jf_status_t jf_jsmsg_wrap(jf_jsmsg_t **out, jf_nats_t *nc, natsMsg *msg, jf_err_
 
 /* ---- accessors ------------------------------------------------------------ */
 
+natsMsg *jf_jsmsg_raw(const jf_jsmsg_t *m)
+{
+    return m->msg;
+}
+
 const char *jf_jsmsg_subject(const jf_jsmsg_t *m)
 {
     return natsMsg_GetSubject(m->msg);

@@ -11,4 +11,7 @@
  * of msg on success only. */
 jf_status_t jf_jsmsg_wrap(jf_jsmsg_t **out, jf_nats_t *nc, natsMsg *msg, jf_err_t *err);
 
+/* The natsMsg inside a jf_jsmsg_t (borrowed). */
+natsMsg *jf_jsmsg_raw(const jf_jsmsg_t *m);
+
 #endif /* JF_CORE_JSMSG_INTERNAL_H */

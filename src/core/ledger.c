@@ -1,0 +1,138 @@
+/*
+ * ledger.c - JF_LEDGER through nats.c's KV API, records as protobuf.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/ledger.h"
+#include "core/nats_internal.h"
+
+struct jf_ledger {
+    kvStore *kv;
+    char     bucket[64];
+};
+
+jf_status_t jf_ledger_open(jf_ledger_t **out, jf_nats_t *nc, const char *bucket, jf_err_t *err)
+{
+    jf_ledger_t *l;
+    natsStatus   s;
+    char         what[128];
+
+    l = calloc(1, sizeof(*l));
+    if (l == NULL)
+        return jf_err_set(err, JF_ENOMEM, "out of memory");
+    snprintf(l->bucket, sizeof(l->bucket), "%s", bucket);
+    s = js_KeyValue(&l->kv, nc->js, bucket);
+    if (s != NATS_OK) {
+        free(l);
+        snprintf(what, sizeof(what), "opening KV bucket %s", bucket);
+        if (s == NATS_NOT_FOUND)
+            return jf_err_set(err, JF_ENOTFOUND, "KV bucket %s does not exist; create it with "
+                              "`jetfleet provision`", bucket);
+        return jf_nats_status(s, err, what);
+    }
+    *out = l;
+    return JF_OK;
+}
+
+void jf_ledger_close(jf_ledger_t *l)
+{
+    if (l == NULL)
+        return;
+    kvStore_Destroy(l->kv);
+    free(l);
+}
+
+jf_status_t jf_ledger_key(char *buf, size_t size, const char *tenant, const char *type,
+                          const char *job_id, jf_err_t *err)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    int    n = snprintf(buf, size, "%s.%s.", tenant, type);
+    size_t w;
+
+    if (n < 0 || (size_t)n >= size)
+        goto toobig;
+    w = (size_t)n;
+    for (const unsigned char *p = (const unsigned char *)job_id; *p; p++) {
+        bool keep = (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+                    (*p >= '0' && *p <= '9') || *p == '-' || *p == '_';
+        if (w + (keep ? 1 : 3) >= size)
+            goto toobig;
+        if (keep) {
+            buf[w++] = (char)*p;
+        } else {
+            buf[w++] = '=';
+            buf[w++] = hex[*p >> 4];
+            buf[w++] = hex[*p & 0xf];
+        }
+    }
+    buf[w] = '\0';
+    return JF_OK;
+toobig:
+    return jf_err_set(err, JF_ETOOBIG, "ledger key for job '%.64s' is too long", job_id);
+}
+
+jf_status_t jf_ledger_get(jf_ledger_t *l, const char *key, jf_job_record_t **out,
+                          jf_err_t *err)
+{
+    kvEntry         *e = NULL;
+    jf_job_record_t *rec;
+    natsStatus       s;
+    char             what[96];
+
+    s = kvStore_Get(&e, l->kv, key);
+    if (s == NATS_NOT_FOUND)
+        return jf_err_set(err, JF_ENOTFOUND, "no ledger record");
+    if (s != NATS_OK) {
+        snprintf(what, sizeof(what), "reading the ledger (%s)", l->bucket);
+        return jf_nats_status(s, err, what);
+    }
+    rec = jetfleet__v1__job_record__unpack(NULL, (size_t)kvEntry_ValueLen(e),
+                                           kvEntry_Value(e));
+    kvEntry_Destroy(e);
+    if (rec == NULL)
+        return jf_err_set(err, JF_EDECODE, "ledger record %.200s is not a JobRecord", key);
+    *out = rec;
+    return JF_OK;
+}
+
+jf_status_t jf_ledger_put(jf_ledger_t *l, const char *key, const jf_job_record_t *rec,
+                          jf_err_t *err)
+{
+    uint8_t    stackbuf[1024];
+    uint8_t   *buf = stackbuf;
+    size_t     len = jetfleet__v1__job_record__get_packed_size(rec);
+    natsStatus s;
+    char       what[96];
+
+    if (len > sizeof(stackbuf) && (buf = malloc(len)) == NULL)
+        return jf_err_set(err, JF_ENOMEM, "out of memory");
+    jetfleet__v1__job_record__pack(rec, buf);
+    s = kvStore_Put(NULL, l->kv, key, buf, (int)len);
+    if (buf != stackbuf)
+        free(buf);
+    if (s != NATS_OK) {
+        snprintf(what, sizeof(what), "writing the ledger (%s)", l->bucket);
+        return jf_nats_status(s, err, what);
+    }
+    return JF_OK;
+}
+
+void jf_job_record_free(jf_job_record_t *rec)
+{
+    if (rec != NULL)
+        jetfleet__v1__job_record__free_unpacked(rec, NULL);
+}
+
+const char *jf_job_state_name(Jetfleet__V1__JobState st)
+{
+    switch (st) {
+    case JETFLEET__V1__JOB_STATE__JOB_STATE_RUNNING:   return "running";
+    case JETFLEET__V1__JOB_STATE__JOB_STATE_SUCCEEDED: return "succeeded";
+    case JETFLEET__V1__JOB_STATE__JOB_STATE_FAILED:    return "failed";
+    case JETFLEET__V1__JOB_STATE__JOB_STATE_DEAD:      return "dead";
+    case JETFLEET__V1__JOB_STATE__JOB_STATE_REPLAYED:  return "replayed";
+    default:                                           return "unknown";
+    }
+}
