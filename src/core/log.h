@@ -21,7 +21,13 @@ typedef struct jf_log_field {
     int64_t     num;
 } jf_log_field_t;
 
-#define JF_LS(k, v) ((jf_log_field_t){ .key = (k), .str = (v) ? (v) : "" })
+static inline jf_log_field_t jf_log_str(const char *key, const char *value)
+{
+    jf_log_field_t f = { .key = key, .str = value ? value : "", .num = 0 };
+    return f;
+}
+
+#define JF_LS(k, v) jf_log_str((k), (v))
 #define JF_LN(k, v) ((jf_log_field_t){ .key = (k), .str = NULL, .num = (int64_t)(v) })
 
 /* Set level, format and output fd (2 for stderr). Not thread-safe: call

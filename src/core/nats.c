@@ -398,6 +398,92 @@ const char *jf_nats_server_url(jf_nats_t *nc, char *buf, size_t size)
     return buf;
 }
 
+/* ---- plain subscriptions ------------------------------------------------------ */
+
+struct jf_nats_sub {
+    natsSubscription *sub;
+    jf_nats_msg_fn    fn;
+    void             *arg;
+    pthread_mutex_t   mu;
+    pthread_cond_t    cond;
+    bool              done;
+};
+
+static void sub_msg(natsConnection *conn, natsSubscription *s, natsMsg *msg, void *closure)
+{
+    jf_nats_sub_t *sub = closure;
+    int            len = natsMsg_GetDataLength(msg);
+
+    (void)conn;
+    (void)s;
+    sub->fn(natsMsg_GetSubject(msg), natsMsg_GetData(msg), len > 0 ? (size_t)len : 0, sub->arg);
+    natsMsg_Destroy(msg);
+}
+
+static void sub_complete(void *closure)
+{
+    jf_nats_sub_t *sub = closure;
+
+    pthread_mutex_lock(&sub->mu);
+    sub->done = true;
+    pthread_cond_broadcast(&sub->cond);
+    pthread_mutex_unlock(&sub->mu);
+}
+
+jf_status_t jf_nats_subscribe(jf_nats_t *nc, const char *subject, const char *queue,
+                              jf_nats_msg_fn fn, void *arg, jf_nats_sub_t **out, jf_err_t *err)
+{
+    jf_nats_sub_t *sub = calloc(1, sizeof(*sub));
+    natsStatus     s;
+    char           what[300];
+
+    if (sub == NULL)
+        return jf_err_set(err, JF_ENOMEM, "out of memory");
+    sub->fn = fn;
+    sub->arg = arg;
+    pthread_mutex_init(&sub->mu, NULL);
+    pthread_cond_init(&sub->cond, NULL);
+    if (queue != NULL)
+        s = natsConnection_QueueSubscribe(&sub->sub, nc->conn, subject, queue, sub_msg, sub);
+    else
+        s = natsConnection_Subscribe(&sub->sub, nc->conn, subject, sub_msg, sub);
+    if (s == NATS_OK)
+        s = natsSubscription_SetOnCompleteCB(sub->sub, sub_complete, sub);
+    if (s != NATS_OK) {
+        snprintf(what, sizeof(what), "subscribing to %s", subject);
+        if (sub->sub != NULL) {
+            natsSubscription_Unsubscribe(sub->sub);
+            natsSubscription_Destroy(sub->sub);
+        }
+        pthread_cond_destroy(&sub->cond);
+        pthread_mutex_destroy(&sub->mu);
+        free(sub);
+        return jf_nats_status(s, err, what);
+    }
+    *out = sub;
+    return JF_OK;
+}
+
+void jf_nats_unsubscribe(jf_nats_sub_t *sub)
+{
+    if (sub == NULL)
+        return;
+    if (natsSubscription_Unsubscribe(sub->sub) == NATS_OK) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_sec += 5;
+        pthread_mutex_lock(&sub->mu);
+        while (!sub->done)
+            if (pthread_cond_timedwait(&sub->cond, &sub->mu, &ts) != 0)
+                break;
+        pthread_mutex_unlock(&sub->mu);
+    }
+    natsSubscription_Destroy(sub->sub);
+    pthread_cond_destroy(&sub->cond);
+    pthread_mutex_destroy(&sub->mu);
+    free(sub);
+}
+
 int64_t jf_nats_api_timeout(const jf_nats_t *nc)
 {
     return nc->api_timeout_ms;

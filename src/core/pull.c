@@ -33,6 +33,8 @@ struct jf_pull {
     char                next_subject[256];
     char                stream[64];
     char                consumer[64];
+    int64_t             ack_wait_ms;    /* from the consumer's configuration */
+    int64_t             max_deliver;
     jf_pull_opts_t      opts;
     jf_pull_deliver_fn  deliver;
     jf_pull_event_fn    on_event;
@@ -278,11 +280,14 @@ jf_status_t jf_pull_create(jf_pull_t **out, jf_nats_t *nc, const jf_pull_opts_t 
         return jf_err_set(err, JF_EINVAL, "consumer '%s' on stream '%s' is a push consumer; "
                           "jetfleet needs a pull consumer", opts->consumer, opts->stream);
     }
-    jsConsumerInfo_Destroy(ci);
-
     p = calloc(1, sizeof(*p));
-    if (p == NULL)
+    if (p == NULL) {
+        jsConsumerInfo_Destroy(ci);
         return jf_err_set(err, JF_ENOMEM, "out of memory");
+    }
+    p->ack_wait_ms = ci->Config ? ci->Config->AckWait / 1000000 : 30000;
+    p->max_deliver = ci->Config ? ci->Config->MaxDeliver : -1;
+    jsConsumerInfo_Destroy(ci);
     p->nc = nc;
     p->opts = *opts;
     strlcpy(p->stream, opts->stream, sizeof(p->stream));
@@ -369,6 +374,21 @@ void jf_pull_stop(jf_pull_t *p)
         natsSubscription_WaitForDrainCompletion(p->sub, 5000);
     else
         natsSubscription_Unsubscribe(p->sub);
+}
+
+const char *jf_pull_consumer(const jf_pull_t *p)
+{
+    return p->consumer;
+}
+
+int64_t jf_pull_ack_wait_ms(const jf_pull_t *p)
+{
+    return p->ack_wait_ms;
+}
+
+int64_t jf_pull_max_deliver(const jf_pull_t *p)
+{
+    return p->max_deliver;
 }
 
 void jf_pull_counts(jf_pull_t *p, int *requested, int *held)

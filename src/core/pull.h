@@ -68,6 +68,13 @@ void jf_pull_restart(jf_pull_t *p);
  * Idempotent. Jobs already delivered are unaffected: finish and ack them. */
 void jf_pull_stop(jf_pull_t *p);
 
+/* The consumer's name. */
+const char *jf_pull_consumer(const jf_pull_t *p);
+
+/* The consumer's AckWait and MaxDeliver, read when binding (-1: unlimited). */
+int64_t jf_pull_ack_wait_ms(const jf_pull_t *p);
+int64_t jf_pull_max_deliver(const jf_pull_t *p);
+
 /* Messages requested but not yet received, and held (delivered, not done). */
 void jf_pull_counts(jf_pull_t *p, int *requested, int *held);
 

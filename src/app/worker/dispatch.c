@@ -2,20 +2,27 @@
  * dispatch.c - what happens to one delivered message.
  *
  * Order matters and follows DESIGN.md 4-5: cheap structural checks first
- * (subject, size, job id), then the type, then authorization, then the
- * payload decode, and only then the handler. Every way out of this file
- * acknowledges the message exactly once (ack, nak or term) and logs why,
- * so no input can crash the worker or vanish silently.
+ * (subject, job id, size), then the type, authorization, schedule and
+ * payload, then the ledger, and only then the handler. Every way out of
+ * this file acknowledges the message exactly once and logs why, so no
+ * input can crash the worker or vanish silently:
  *
- * Seams for the reliability issue: finish_terminal() is where dead letters
- * will be published; the attempt number will come from the ledger.
+ *   ack        the job succeeded (ledger written first), or it was a
+ *              duplicate of a job that already succeeded or died
+ *   nak(d)     retry after the policy's delay, a scheduled job that is not
+ *              due, or a transient failure of the ledger or the DLQ
+ *   dead letter, then ack
+ *              bad input (rejected), terminal failure (failed), attempts
+ *              used up (exhausted)
  */
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
 
+#include <bsd/stdlib.h>
 #include <protobuf-c/protobuf-c.h>
 
+#include "app/deadletter.h"
 #include "app/worker/worker.h"
 #include "core/backoff.h"
 #include "core/clock.h"
@@ -23,9 +30,15 @@
 #include "core/log.h"
 #include "core/pbjson.h"
 #include "core/registry_impl.h"
+#include "core/timefmt.h"
 #include "shared/arena_impl.h"
 #include "shared/ids.h"
 #include "shared/subject.h"
+
+/* Delay before trying again when the ledger or the DLQ cannot be reached. */
+#define TRANSIENT_DELAY_MS 2000
+
+typedef enum { ACK, NAK, TERM } ack_kind_t;
 
 /* What the log line of a message carries; fields are filled as parsing
  * gets further. */
@@ -34,47 +47,47 @@ typedef struct msg_ctx {
     jf_slot_t         *slot;
     jf_jsmsg_t        *msg;
     const jf_jsmeta_t *meta;
-    const char        *job_id;
+    const char        *msg_id;     /* Nats-Msg-Id, once valid */
+    const char        *job_id;     /* Jf-Job-Id of a replay, else msg_id */
     jf_subject_t       subj;
     bool               have_subj;
+    uint32_t           attempt;    /* from the ledger; 0 before it is read */
     char               trace_id[33];
+    char               key[JF_LEDGER_KEY_MAX];
+    bool               have_key;
+    jf_job_record_t   *rec;        /* the ledger record, once read or made */
     int64_t            t0_us;
 } msg_ctx_t;
 
-static size_t log_fields(const msg_ctx_t *c, jf_log_field_t *f)
-{
-    size_t n = 0;
+/* ---- logging ------------------------------------------------------------------ */
 
+static void log_msg(const msg_ctx_t *c, jf_log_level_t level, const jf_log_field_t *extra,
+                    size_t nextra, const char *msg)
+{
+    jf_log_field_t f[20];
+    size_t         n = 0;
+
+    if (!jf_log_enabled(level))
+        return;
     f[n++] = JF_LS("job_id", c->job_id ? c->job_id : "");
     f[n++] = JF_LS("tenant", c->have_subj ? c->subj.tenant : "");
     f[n++] = JF_LS("type", c->have_subj ? c->subj.type : "");
-    f[n++] = JF_LN("attempt", c->meta->delivered);
+    f[n++] = JF_LN("attempt", c->attempt);
+    f[n++] = JF_LN("delivery", c->meta->delivered);
     f[n++] = JF_LN("stream_seq", c->meta->stream_seq);
     f[n++] = JF_LS("subject", jf_jsmsg_subject(c->msg));
     f[n++] = JF_LS("worker", c->w->worker_id);
     if (c->trace_id[0])
         f[n++] = JF_LS("trace_id", c->trace_id);
-    return n;
-}
-
-static void log_msg(const msg_ctx_t *c, jf_log_level_t level, const jf_log_field_t *extra,
-                    size_t nextra, const char *msg)
-{
-    jf_log_field_t f[16];
-    size_t         n;
-
-    if (!jf_log_enabled(level))
-        return;
-    n = log_fields(c, f);
-    for (size_t i = 0; i < nextra && n < 16; i++)
+    for (size_t i = 0; i < nextra && n < 20; i++)
         f[n++] = extra[i];
     jf_log_fields(level, f, n, "%s", msg);
 }
 
-/* Acknowledge under the slot lock: at shutdown the main thread may have
- * NAKed a job that overran the grace period. */
-typedef enum { ACK, NAK, TERM } ack_kind_t;
+/* ---- acknowledgements ---------------------------------------------------------- */
 
+/* Acknowledge under the slot lock: the progress ticker and, at shutdown,
+ * the main thread touch the same message. */
 static jf_status_t acknowledge(msg_ctx_t *c, ack_kind_t kind, uint32_t delay_ms)
 {
     jf_err_t    err = { 0 };
@@ -91,6 +104,7 @@ static jf_status_t acknowledge(msg_ctx_t *c, ack_kind_t kind, uint32_t delay_ms)
         st = JF_ESTATE;
         jf_err_set(&err, st, "already released at shutdown");
     }
+    c->slot->deadline_mono = 0;   /* stop extending it */
     pthread_mutex_unlock(&c->slot->mu);
     if (st != JF_OK) {
         jf_log_field_t e = JF_LS("error", jf_err_msg(&err));
@@ -100,22 +114,94 @@ static jf_status_t acknowledge(msg_ctx_t *c, ack_kind_t kind, uint32_t delay_ms)
     return st;
 }
 
-/* The job cannot succeed: terminate it with its reason. The reliability
- * issue replaces this with a dead letter on dlq.<tenant>.<module>.<action>
- * followed by an ack (DESIGN.md 5.3). */
-static void finish_terminal(msg_ctx_t *c, const char *outcome, jf_status_t code,
-                            const char *reason)
+/* A transient failure of our own (ledger, DLQ): try the whole job again
+ * later without counting it against the job. */
+static void retry_later(msg_ctx_t *c, const char *what, const jf_err_t *err)
 {
-    jf_log_field_t f[3] = {
-        JF_LS("outcome", outcome),
+    uint32_t       delay = TRANSIENT_DELAY_MS / 2 + arc4random_uniform(TRANSIENT_DELAY_MS);
+    jf_log_field_t f[3] = { JF_LS("error", jf_err_msg(err)), JF_LN("next_delay_ms", delay),
+                            JF_LS("outcome", "retry_scheduled") };
+
+    acknowledge(c, NAK, delay);
+    log_msg(c, JF_LOG_ERROR, f, 3, what);
+}
+
+/* ---- the ledger ------------------------------------------------------------------ */
+
+static jf_status_t ledger_write(msg_ctx_t *c, Jetfleet__V1__JobState state, const char *code,
+                                const char *error, jf_err_t *err)
+{
+    jf_job_record_t *r = c->rec;
+    int64_t          now = jf_clock_now_ms();
+
+    r->state = state;
+    r->worker = c->w->worker_id;
+    r->stream_seq = c->meta->stream_seq;
+    if (state == JETFLEET__V1__JOB_STATE__JOB_STATE_RUNNING) {
+        r->last_started_ms = now;
+        if (r->first_started_ms == 0)
+            r->first_started_ms = now;
+        r->finished_ms = 0;
+    } else {
+        r->finished_ms = now;
+    }
+    if (code != NULL) {
+        r->last_error_code = (char *)code;
+        r->last_error = (char *)(error ? error : "");
+    }
+    return jf_ledger_put(c->w->ledger, c->key, r, err);
+}
+
+/* ---- dead letters ------------------------------------------------------------------- */
+
+/* Move the job to the DLQ, record it, then ack. On a DLQ failure the job is
+ * NAKed and dead-lettering is tried again on the next delivery. */
+static void dead_letter(msg_ctx_t *c, const char *reason, jf_status_t code, const char *error)
+{
+    jf_err_t        err = { 0 };
+    jf_deadletter_t dl = {
+        .reason = reason,
+        .job_id = c->job_id,
+        .tenant = c->have_subj ? c->subj.tenant : NULL,
+        .type = c->have_subj ? c->subj.type : NULL,
+        .attempts = c->attempt,
+        .error_code = jf_status_name(code),
+        .last_error = error,
+        .worker = c->w->worker_id,
+        .original_subject = jf_jsmsg_subject(c->msg),
+        .original_stream = c->meta->stream,
+        .original_seq = c->meta->stream_seq,
+    };
+    jf_log_field_t f[4] = {
+        JF_LS("outcome", reason),
         JF_LS("error_code", jf_status_name(code)),
-        JF_LS("error", reason ? reason : ""),
+        JF_LS("error", error ? error : ""),
+        JF_LS("dead_letter", dl.tenant ? "DLQ" : JF_DLQ_INVALID_SUBJECT),
     };
 
-    acknowledge(c, TERM, 0);
-    log_msg(c, JF_LOG_ERROR, f, 3, strcmp(outcome, "rejected") == 0 ? "job rejected"
-                                                                      : "job failed");
+    if (jf_deadletter_delivered(c->w->nc, c->msg, &dl, &err) != JF_OK) {
+        retry_later(c, "dead-lettering failed; will retry", &err);
+        return;
+    }
+    if (c->rec != NULL &&
+        ledger_write(c, JETFLEET__V1__JOB_STATE__JOB_STATE_DEAD, jf_status_name(code), error,
+                     &err) != JF_OK) {
+        /* The dead letter is stored; the next delivery dead-letters again
+         * (deduplicated by the DLQ) and retries this write. */
+        retry_later(c, "dead letter stored but the ledger write failed; will retry", &err);
+        return;
+    }
+    if (acknowledge(c, ACK, 0) == JF_OK)
+        log_msg(c, JF_LOG_ERROR, f, 4,
+                strcmp(reason, "rejected") == 0 ? "job rejected" : "job failed");
 }
+
+static void reject(msg_ctx_t *c, jf_status_t code, const char *reason)
+{
+    dead_letter(c, "rejected", code, reason);
+}
+
+/* ---- parsing helpers ----------------------------------------------------------------- */
 
 static const char *header_of(const void *src, const char *name)
 {
@@ -141,106 +227,317 @@ static content_type_t content_type(const char *ct)
     return CT_UNKNOWN;
 }
 
-void jf_dispatch(jf_worker_t *w, jf_slot_t *slot, jf_jsmsg_t *msg)
+/* ---- the pipeline --------------------------------------------------------------------- */
+
+/* Steps 1-7: everything that needs no ledger. Returns the job type and the
+ * decoded payload, or NULL when the message was already finished. */
+static const jf_job_type_t *prepare(msg_ctx_t *c, ProtobufCMessage **ret_payload,
+                                    void **ret_mstate)
 {
+    const jf_worker_t   *w = c->w;
     const jf_config_t   *cfg = w->cfg;
-    msg_ctx_t            c = { .w = w, .slot = slot, .msg = msg };
     jf_err_t             err = { 0 };
     const jf_job_type_t *jt;
-    void                *mstate = NULL;
-    ProtobufCMessage    *payload = NULL;
-    const char          *ct;
-    char                 reason[320];
+    const char          *v;
+    char                 reason[400];
     size_t               size;
 
-    c.meta = jf_jsmsg_meta(msg);
-    c.t0_us = jf_clock_mono_us();
-
     /* 1. subject */
-    if (jf_subject_parse(jf_jsmsg_subject(msg), cfg->subject_prefix, &c.subj, &err) != JF_OK) {
+    if (jf_subject_parse(jf_jsmsg_subject(c->msg), cfg->subject_prefix, &c->subj, &err) != JF_OK) {
         snprintf(reason, sizeof(reason), "bad subject: %s", jf_err_msg(&err));
-        finish_terminal(&c, "rejected", JF_EINVAL, reason);
-        goto done;
+        reject(c, JF_EINVAL, reason);
+        return NULL;
     }
-    c.have_subj = true;
+    c->have_subj = true;
 
-    /* 2. job id */
-    c.job_id = jf_jsmsg_header(msg, "Nats-Msg-Id");
-    if (jf_job_id_check(c.job_id, &err) != JF_OK) {
-        c.job_id = NULL;
-        finish_terminal(&c, "rejected", JF_EINVAL, jf_err_msg(&err));
-        goto done;
+    /* 2. job id: Nats-Msg-Id, and Jf-Job-Id on a replay */
+    v = jf_jsmsg_header(c->msg, "Nats-Msg-Id");
+    if (jf_job_id_check(v, &err) != JF_OK) {
+        reject(c, JF_EINVAL, jf_err_msg(&err));
+        return NULL;
     }
+    c->msg_id = c->job_id = v;
+    v = jf_jsmsg_header(c->msg, JF_HDR_JOB_ID);
+    if (v != NULL) {
+        if (jf_job_id_check(v, &err) != JF_OK) {
+            snprintf(reason, sizeof(reason), "%s: %s", JF_HDR_JOB_ID, jf_err_msg(&err));
+            reject(c, JF_EINVAL, reason);
+            return NULL;
+        }
+        c->job_id = v;
+    }
+    if (jf_trace_id_parse(jf_jsmsg_header(c->msg, "traceparent"), c->trace_id) != JF_OK)
+        jf_trace_id_new(c->trace_id);
 
     /* 3. size (the stream's max_msg_size also guards this at publish) */
-    size = jf_jsmsg_size(msg);
+    size = jf_jsmsg_size(c->msg);
     if (size > (size_t)cfg->max_payload) {
         snprintf(reason, sizeof(reason), "message is %zu bytes, JF_MAX_PAYLOAD is %" PRId64,
                  size, cfg->max_payload);
-        finish_terminal(&c, "rejected", JF_ETOOBIG, reason);
-        goto done;
+        reject(c, JF_ETOOBIG, reason);
+        return NULL;
     }
 
-    if (jf_trace_id_parse(jf_jsmsg_header(msg, "traceparent"), c.trace_id) != JF_OK)
-        jf_trace_id_new(c.trace_id);
-
     /* 4. type */
-    jt = jf_registry_find_type(w->reg, c.subj.type, NULL, &mstate);
+    jt = jf_registry_find_type(w->reg, c->subj.type, NULL, ret_mstate);
     if (jt == NULL) {
         snprintf(reason, sizeof(reason), "unknown job type '%s' (no module '%s' with action '%s')",
-                 c.subj.type, c.subj.module, c.subj.action);
-        finish_terminal(&c, "rejected", JF_ENOTFOUND, reason);
-        goto done;
+                 c->subj.type, c->subj.module, c->subj.action);
+        reject(c, JF_ENOTFOUND, reason);
+        return NULL;
     }
 
     /* 5. authorization */
-    if (jf_authz_check(w->authz, c.subj.tenant, c.subj.type, jt, &err) != JF_OK) {
-        finish_terminal(&c, "rejected", JF_EDENIED, jf_err_msg(&err));
-        goto done;
+    if (jf_authz_check(w->authz, c->subj.tenant, c->subj.type, jt, &err) != JF_OK) {
+        reject(c, JF_EDENIED, jf_err_msg(&err));
+        return NULL;
     }
 
-    /* 6. payload */
-    ct = jf_jsmsg_header(msg, "Content-Type");
-    switch (content_type(ct)) {
+    /* 6. schedule: not due yet means a NAK that no attempt is charged for */
+    v = jf_jsmsg_header(c->msg, JF_HDR_NOT_BEFORE);
+    if (v != NULL) {
+        int64_t not_before, now = jf_clock_now_ms();
+        if (jf_time_parse_ms(v, &not_before, &err) != JF_OK) {
+            snprintf(reason, sizeof(reason), "%s: %s", JF_HDR_NOT_BEFORE, jf_err_msg(&err));
+            reject(c, JF_EINVAL, reason);
+            return NULL;
+        }
+        if (not_before > now) {
+            /* NAK delays are capped by nothing in the server, but keep a
+             * day so a typo in the year does not park a job for ever
+             * unnoticed: it comes back daily and is NAKed again. */
+            int64_t        wait = not_before - now;
+            uint32_t       delay = wait > 86400000 ? 86400000u : (uint32_t)wait;
+            jf_log_field_t f[2] = { JF_LS("outcome", "scheduled"), JF_LN("next_delay_ms", delay) };
+            if (acknowledge(c, NAK, delay) == JF_OK)
+                log_msg(c, JF_LOG_DEBUG, f, 2, "job not due yet");
+            return NULL;
+        }
+    }
+
+    /* 7. payload */
+    v = jf_jsmsg_header(c->msg, "Content-Type");
+    switch (content_type(v)) {
     case CT_JSON: {
         jf_pbjson_limits_t lim = { (size_t)cfg->max_payload, (int)cfg->json_max_depth };
-        if (jf_pbjson_decode(jt->payload, jf_jsmsg_data(msg), jf_jsmsg_len(msg), &lim,
-                             &payload, &err) != JF_OK) {
+        if (jf_pbjson_decode(jt->payload, jf_jsmsg_data(c->msg), jf_jsmsg_len(c->msg), &lim,
+                             ret_payload, &err) != JF_OK) {
             snprintf(reason, sizeof(reason), "payload is not a valid %s in JSON: %s",
                      jt->payload->name, jf_err_msg(&err));
-            finish_terminal(&c, "rejected", JF_EDECODE, reason);
-            goto done;
+            reject(c, JF_EDECODE, reason);
+            return NULL;
         }
         break;
     }
     case CT_PROTOBUF:
-        payload = protobuf_c_message_unpack(jt->payload, NULL, jf_jsmsg_len(msg),
-                                            (const uint8_t *)jf_jsmsg_data(msg));
-        if (payload == NULL) {
+        *ret_payload = protobuf_c_message_unpack(jt->payload, NULL, jf_jsmsg_len(c->msg),
+                                                 (const uint8_t *)jf_jsmsg_data(c->msg));
+        if (*ret_payload == NULL) {
             snprintf(reason, sizeof(reason), "payload is not a valid binary %s",
                      jt->payload->name);
-            finish_terminal(&c, "rejected", JF_EDECODE, reason);
-            goto done;
+            reject(c, JF_EDECODE, reason);
+            return NULL;
         }
         break;
     case CT_UNKNOWN:
         snprintf(reason, sizeof(reason), "unsupported Content-Type '%.100s'; use "
-                 "application/json or application/protobuf", ct);
-        finish_terminal(&c, "rejected", JF_EDECODE, reason);
-        goto done;
+                 "application/json or application/protobuf", v);
+        reject(c, JF_EDECODE, reason);
+        return NULL;
+    }
+    return jt;
+}
+
+/* Step 8: the ledger decides whether this delivery runs. Returns false
+ * when the message was finished here. */
+static bool admit(msg_ctx_t *c, const jf_job_type_t *jt)
+{
+    jf_job_record_t *stored = NULL;
+    jf_err_t         err = { 0 };
+    jf_status_t      st;
+
+    if (jf_ledger_key(c->key, sizeof(c->key), c->subj.tenant, c->subj.type, c->job_id,
+                      &err) != JF_OK) {
+        reject(c, JF_ETOOBIG, jf_err_msg(&err));
+        return false;
+    }
+    c->have_key = true;
+    st = jf_ledger_get(c->w->ledger, c->key, &stored, &err);
+    if (st != JF_OK && st != JF_ENOTFOUND) {
+        retry_later(c, "ledger unavailable; the job waits", &err);
+        return false;
+    }
+    /* Work on a copy in the job's arena, so that fields can point at
+     * borrowed strings without confusing protobuf-c's free. */
+    c->rec = jf_arena_alloc(c->slot->arena, sizeof(*c->rec));
+    if (c->rec == NULL) {
+        jf_job_record_free(stored);
+        jf_err_set(&err, JF_ENOMEM, "out of memory");
+        retry_later(c, "cannot create the ledger record", &err);
+        return false;
+    }
+    jetfleet__v1__job_record__init(c->rec);
+    c->rec->job_id = (char *)c->job_id;
+    c->rec->tenant = c->subj.tenant;
+    c->rec->type = c->subj.type;
+    if (stored != NULL) {
+        jf_arena_t *a = c->slot->arena;
+        c->rec->state = stored->state;
+        c->rec->attempts = stored->attempts;
+        c->rec->first_started_ms = stored->first_started_ms;
+        c->rec->last_started_ms = stored->last_started_ms;
+        c->rec->finished_ms = stored->finished_ms;
+        c->rec->replays = stored->replays;
+        c->rec->worker = jf_arena_strdup(a, stored->worker);
+        c->rec->last_error = jf_arena_strdup(a, stored->last_error);
+        c->rec->last_error_code = jf_arena_strdup(a, stored->last_error_code);
+        jf_job_record_free(stored);
+        if (c->rec->worker == NULL || c->rec->last_error == NULL ||
+            c->rec->last_error_code == NULL) {
+            c->rec = NULL;
+            jf_err_set(&err, JF_ENOMEM, "out of memory");
+            retry_later(c, "cannot copy the ledger record", &err);
+            return false;
+        }
+    }
+    if (st == JF_OK) {
+        switch (c->rec->state) {
+        case JETFLEET__V1__JOB_STATE__JOB_STATE_SUCCEEDED:
+        case JETFLEET__V1__JOB_STATE__JOB_STATE_DEAD: {
+            jf_log_field_t f[2] = { JF_LS("outcome", "duplicate"),
+                                    JF_LS("ledger_state", jf_job_state_name(c->rec->state)) };
+            c->attempt = c->rec->attempts;
+            if (acknowledge(c, ACK, 0) == JF_OK)
+                log_msg(c, JF_LOG_INFO, f, 2, "job duplicate");
+            return false;
+        }
+        default:
+            break;
+        }
     }
 
-    /* 7. run */
+    /* Runs that died with their worker count too: a job that crashes every
+     * worker stops here instead of looping (DESIGN.md 5.4). */
+    if (c->rec->attempts >= jt->retry.max_attempts) {
+        char reason[300];
+        c->attempt = c->rec->attempts;
+        snprintf(reason, sizeof(reason), "retries exhausted after %u attempts; the last "
+                 "ones ended without an answer (worker died or timed out): %s",
+                 c->rec->attempts, c->rec->last_error && c->rec->last_error[0]
+                                       ? c->rec->last_error : "no error recorded");
+        dead_letter(c, "exhausted", JF_ETIMEOUT, reason);
+        return false;
+    }
+
+    c->rec->attempts++;
+    c->attempt = c->rec->attempts;
+    if (ledger_write(c, JETFLEET__V1__JOB_STATE__JOB_STATE_RUNNING, NULL, NULL, &err) != JF_OK) {
+        c->rec->attempts--;
+        retry_later(c, "ledger unavailable; the job waits", &err);
+        return false;
+    }
+    return true;
+}
+
+/* Step 10: record the handler's answer and acknowledge. */
+static void finish(msg_ctx_t *c, const jf_job_type_t *jt, jf_result_t res, bool overrun,
+                   int64_t deadline_ms)
+{
+    jf_err_t    err = { 0 };
+    const char *why = res.reason ? res.reason : jf_status_str(res.code);
+    char        reason[400];
+    int64_t     dur_us = jf_clock_mono_us() - c->t0_us;
+
+    if (res.outcome != JF_JOB_OK && overrun && !atomic_load(&c->w->cancel)) {
+        /* A deadline overrun is retryable, whatever the handler said. */
+        snprintf(reason, sizeof(reason), "deadline of %" PRId64 " ms exceeded: %s",
+                 deadline_ms, why);
+        res = jf_retry(JF_ETIMEOUT, 0, NULL);
+        why = reason;
+    }
+
+    switch (res.outcome) {
+    case JF_JOB_OK: {
+        jf_log_field_t f[2] = { JF_LS("outcome", "succeeded"), JF_LN("duration_us", dur_us) };
+        if (ledger_write(c, JETFLEET__V1__JOB_STATE__JOB_STATE_SUCCEEDED, "", "", &err) != JF_OK) {
+            /* Not acked: it runs again, and the handler's idempotency key
+             * (the job id) keeps the second effect harmless. */
+            retry_later(c, "job succeeded but the ledger write failed; it will run again", &err);
+            return;
+        }
+        if (overrun)
+            log_msg(c, JF_LOG_WARN, NULL, 0, "job finished after its deadline");
+        if (acknowledge(c, ACK, 0) == JF_OK)
+            log_msg(c, JF_LOG_DEBUG, f, 2, "job succeeded");
+        return;
+    }
+    case JF_JOB_RETRY:
+        if (atomic_load(&c->w->cancel)) {
+            /* Stopped by shutdown, not by its own failure: give it back at
+             * once and do not charge the attempt (DESIGN.md 5.6). */
+            jf_log_field_t f[2] = { JF_LS("outcome", "returned"), JF_LS("error", why) };
+            c->rec->attempts--;
+            ledger_write(c, JETFLEET__V1__JOB_STATE__JOB_STATE_FAILED, "JF_EUNAVAILABLE",
+                         "interrupted by worker shutdown", &err);
+            if (acknowledge(c, NAK, 0) == JF_OK)
+                log_msg(c, JF_LOG_WARN, f, 2, "job returned at shutdown");
+            return;
+        }
+        if (c->attempt >= jt->retry.max_attempts) {
+            snprintf(reason, sizeof(reason), "retries exhausted after %u attempts: %s",
+                     c->attempt, why);
+            dead_letter(c, "exhausted", res.code, reason);
+            return;
+        }
+        {
+            uint32_t       delay = jf_backoff_delay_ms(&jt->retry, c->attempt, res.retry_after_ms);
+            jf_log_field_t f[5] = {
+                JF_LS("outcome", "retry_scheduled"), JF_LN("next_delay_ms", delay),
+                JF_LS("error_code", jf_status_name(res.code)), JF_LS("error", why),
+                JF_LN("duration_us", dur_us),
+            };
+            if (ledger_write(c, JETFLEET__V1__JOB_STATE__JOB_STATE_FAILED, jf_status_name(res.code),
+                             why, &err) != JF_OK) {
+                retry_later(c, "ledger write failed after a retryable failure", &err);
+                return;
+            }
+            if (acknowledge(c, NAK, delay) == JF_OK)
+                log_msg(c, JF_LOG_WARN, f, 5, "job will be retried");
+        }
+        return;
+    case JF_JOB_FAIL:
+    default:
+        dead_letter(c, "failed", res.code, why);
+        return;
+    }
+}
+
+void jf_dispatch(jf_worker_t *w, jf_slot_t *slot, jf_jsmsg_t *msg)
+{
+    msg_ctx_t            c = { .w = w, .slot = slot, .msg = msg };
+    const jf_job_type_t *jt;
+    ProtobufCMessage    *payload = NULL;
+    void                *mstate = NULL;
+
+    c.meta = jf_jsmsg_meta(msg);
+    c.t0_us = jf_clock_mono_us();
+
+    jt = prepare(&c, &payload, &mstate);
+    if (jt == NULL || !admit(&c, jt))
+        goto done;
+
+    /* 9. run, with +WPI from the ticker until the deadline */
     {
+        const jf_config_t *cfg = w->cfg;
         int64_t  deadline = jt->deadline_ms ? jt->deadline_ms : cfg->job_deadline;
-        uint32_t attempt = (uint32_t)c.meta->delivered;
+        int64_t  start_mono = jf_clock_mono_ms();
         struct jf_job job = {
             .id = c.job_id,
             .tenant = c.subj.tenant,
             .type = c.subj.type,
-            .attempt = attempt,
+            .attempt = c.attempt,
             .deadline_ms = jf_clock_now_ms() + deadline,
-            .deadline_mono_ms = jf_clock_mono_ms() + deadline,
+            .deadline_mono_ms = start_mono + deadline,
             .arena = slot->arena,
             .registry = w->reg,
             .module_state = mstate,
@@ -249,49 +546,19 @@ void jf_dispatch(jf_worker_t *w, jf_slot_t *slot, jf_jsmsg_t *msg)
             .header_src = msg,
         };
         jf_result_t res;
-        int64_t     dur_us;
+        bool        overrun;
 
         memcpy(job.trace_id, c.trace_id, sizeof(job.trace_id));
+        pthread_mutex_lock(&slot->mu);
+        slot->last_progress = start_mono;
+        slot->deadline_mono = start_mono + deadline;
+        slot->overrun_logged = false;
+        pthread_mutex_unlock(&slot->mu);
+
         log_msg(&c, JF_LOG_DEBUG, NULL, 0, "job started");
         res = jt->handler(&job, payload);
-        dur_us = jf_clock_mono_us() - c.t0_us;
-
-        switch (res.outcome) {
-        case JF_JOB_OK: {
-            jf_log_field_t f[2] = { JF_LS("outcome", "succeeded"), JF_LN("duration_us", dur_us) };
-            if (acknowledge(&c, ACK, 0) == JF_OK)
-                log_msg(&c, JF_LOG_DEBUG, f, 2, "job succeeded");
-            break;
-        }
-        case JF_JOB_RETRY:
-            if (atomic_load(&w->cancel)) {
-                /* Stopped by shutdown, not by its own failure: give it
-                 * back at once, for another worker (DESIGN.md 5.6). */
-                jf_log_field_t f[2] = { JF_LS("outcome", "returned"),
-                                        JF_LS("error", res.reason ? res.reason : "") };
-                if (acknowledge(&c, NAK, 0) == JF_OK)
-                    log_msg(&c, JF_LOG_WARN, f, 2, "job returned at shutdown");
-            } else if (attempt >= jt->retry.max_attempts) {
-                snprintf(reason, sizeof(reason), "retries exhausted after %u attempts: %s",
-                         attempt, res.reason ? res.reason : jf_status_str(res.code));
-                finish_terminal(&c, "failed", res.code, reason);
-            } else {
-                uint32_t delay = jf_backoff_delay_ms(&jt->retry, attempt, res.retry_after_ms);
-                jf_log_field_t f[4] = {
-                    JF_LS("outcome", "retry_scheduled"), JF_LN("next_delay_ms", delay),
-                    JF_LS("error_code", jf_status_name(res.code)),
-                    JF_LS("error", res.reason ? res.reason : jf_status_str(res.code)),
-                };
-                if (acknowledge(&c, NAK, delay) == JF_OK)
-                    log_msg(&c, JF_LOG_WARN, f, 4, "job will be retried");
-            }
-            break;
-        case JF_JOB_FAIL:
-        default:
-            finish_terminal(&c, "failed", res.code,
-                            res.reason ? res.reason : jf_status_str(res.code));
-            break;
-        }
+        overrun = jf_clock_mono_ms() > start_mono + deadline;
+        finish(&c, jt, res, overrun, deadline);
     }
 
 done:
@@ -300,6 +567,7 @@ done:
     jf_arena_reset(slot->arena);
     pthread_mutex_lock(&slot->mu);
     slot->current = NULL;
+    slot->deadline_mono = 0;
     pthread_mutex_unlock(&slot->mu);
     jf_jsmsg_destroy(msg);
     jf_pull_done(w->pull, 1);

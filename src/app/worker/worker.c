@@ -34,7 +34,40 @@
 #include "security/redact.h"
 #include "shared/ids.h"
 
-/* ---- the hand-off queue ---------------------------------------------------- */
+/* ---- the hand-off queue ----------------------------------------------------- */
+
+/* The tenant token of a job subject, without validating it (dispatch does). */
+static void subject_tenant(const char *subject, const char *prefix, char *out, size_t size)
+{
+    size_t plen = strlen(prefix);
+    size_t n;
+
+    out[0] = '\0';
+    if (strncmp(subject, prefix, plen) != 0 || subject[plen] != '.')
+        return;
+    subject += plen + 1;
+    n = strcspn(subject, ".");
+    if (n < size) {
+        memcpy(out, subject, n);
+        out[n] = '\0';
+    }
+}
+
+static jf_tenant_count_t *tenant_count(jf_worker_t *w, const char *tenant, bool create)
+{
+    jf_tenant_count_t *free_slot = NULL;
+
+    for (int i = 0; i < w->nslots; i++) {
+        jf_tenant_count_t *t = &w->tenants[i];
+        if (t->running > 0 && strcmp(t->tenant, tenant) == 0)
+            return t;
+        if (t->running == 0 && free_slot == NULL)
+            free_slot = t;
+    }
+    if (create && free_slot != NULL)
+        strlcpy(free_slot->tenant, tenant, sizeof(free_slot->tenant));
+    return create ? free_slot : NULL;
+}
 
 static void deliver(jf_jsmsg_t *msg, void *arg)
 {
@@ -44,8 +77,11 @@ static void deliver(jf_jsmsg_t *msg, void *arg)
     pthread_mutex_lock(&w->qmu);
     full = w->qclosed || w->qlen == w->qcap;
     if (!full) {
-        w->queue[(w->qhead + w->qlen) % w->qcap] = msg;
-        w->qlen++;
+        jf_queued_t *q = &w->queue[w->qlen++];
+        q->msg = msg;
+        q->since = jf_clock_mono_ms();
+        subject_tenant(jf_jsmsg_subject(msg), w->cfg->subject_prefix, q->tenant,
+                       sizeof(q->tenant));
         pthread_cond_signal(&w->qcond);
     }
     pthread_mutex_unlock(&w->qmu);
@@ -58,20 +94,57 @@ static void deliver(jf_jsmsg_t *msg, void *arg)
     }
 }
 
-static jf_jsmsg_t *next_job(jf_worker_t *w)
+/* The oldest queued job whose tenant is under JF_TENANT_MAX_INFLIGHT, or
+ * -1. Holds qmu. */
+static int eligible(jf_worker_t *w)
+{
+    for (size_t i = 0; i < w->qlen; i++) {
+        jf_tenant_count_t *t;
+        if (w->tenant_limit == 0 || w->queue[i].tenant[0] == '\0')
+            return (int)i;
+        t = tenant_count(w, w->queue[i].tenant, false);
+        if (t == NULL || t->running < w->tenant_limit)
+            return (int)i;
+    }
+    return -1;
+}
+
+/* Take the next job for a job thread; NULL once the queue is closed. */
+static jf_jsmsg_t *next_job(jf_worker_t *w, char tenant[JF_TENANT_MAX + 1])
 {
     jf_jsmsg_t *msg = NULL;
+    int         i;
 
     pthread_mutex_lock(&w->qmu);
-    while (w->qlen == 0 && !w->qclosed)
+    while ((i = eligible(w)) < 0 && !w->qclosed)
         pthread_cond_wait(&w->qcond, &w->qmu);
-    if (w->qlen > 0) {
-        msg = w->queue[w->qhead];
-        w->qhead = (w->qhead + 1) % w->qcap;
+    if (i >= 0 && !w->qclosed) {
+        msg = w->queue[i].msg;
+        strlcpy(tenant, w->queue[i].tenant, JF_TENANT_MAX + 1);
+        memmove(&w->queue[i], &w->queue[i + 1], (w->qlen - (size_t)i - 1) * sizeof(*w->queue));
         w->qlen--;
+        if (w->tenant_limit > 0 && tenant[0] != '\0') {
+            jf_tenant_count_t *t = tenant_count(w, tenant, true);
+            t->running++;
+        }
     }
     pthread_mutex_unlock(&w->qmu);
     return msg;
+}
+
+static void job_done(jf_worker_t *w, const char *tenant)
+{
+    if (w->tenant_limit == 0 || tenant[0] == '\0')
+        return;
+    pthread_mutex_lock(&w->qmu);
+    {
+        jf_tenant_count_t *t = tenant_count(w, tenant, false);
+        if (t != NULL)
+            t->running--;
+    }
+    /* A job of this tenant may have become eligible. */
+    pthread_cond_broadcast(&w->qcond);
+    pthread_mutex_unlock(&w->qmu);
 }
 
 static void *job_thread(void *arg)
@@ -79,14 +152,17 @@ static void *job_thread(void *arg)
     jf_slot_t   *slot = arg;
     jf_worker_t *w = slot->w;
     jf_jsmsg_t  *msg;
+    char         tenant[JF_TENANT_MAX + 1];
 
-    while ((msg = next_job(w)) != NULL) {
+    while ((msg = next_job(w, tenant)) != NULL) {
         pthread_mutex_lock(&slot->mu);
         slot->current = msg;
+        slot->last_progress = jf_clock_mono_ms();
         pthread_mutex_unlock(&slot->mu);
         atomic_fetch_add(&w->running, 1);
         jf_dispatch(w, slot, msg);
         atomic_fetch_sub(&w->running, 1);
+        job_done(w, tenant);
     }
     return NULL;
 }
@@ -98,20 +174,105 @@ static void close_queue(jf_worker_t *w)
 
     pthread_mutex_lock(&w->qmu);
     w->qclosed = true;
-    while (w->qlen > 0) {
-        jf_jsmsg_t *msg = w->queue[w->qhead];
-        w->qhead = (w->qhead + 1) % w->qcap;
-        w->qlen--;
-        jf_jsmsg_nak(msg, 0, NULL);
-        jf_jsmsg_destroy(msg);
+    for (size_t i = 0; i < w->qlen; i++) {
+        jf_jsmsg_nak(w->queue[i].msg, 0, NULL);
+        jf_jsmsg_destroy(w->queue[i].msg);
         n++;
     }
+    w->qlen = 0;
     pthread_cond_broadcast(&w->qcond);
     pthread_mutex_unlock(&w->qmu);
     if (n > 0) {
         jf_pull_done(w->pull, n);
         jf_log_kv(JF_LOG_INFO, "returned queued jobs to the stream", JF_LN("jobs", n));
     }
+}
+
+/* ---- progress: +WPI for running and waiting jobs (DESIGN.md 5.5) ------------- */
+
+static pthread_t       ticker;
+static bool            ticker_running;
+static pthread_mutex_t ticker_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t  ticker_cond = PTHREAD_COND_INITIALIZER;
+static bool            ticker_stop;
+
+/* Every AckWait/3 a job that is running within its deadline, or waiting in
+ * the queue, tells the server it is alive; a job past its deadline is no
+ * longer extended, so the server redelivers it elsewhere after AckWait. */
+static void *ticker_main(void *arg)
+{
+    jf_worker_t *w = arg;
+    int64_t      every = w->ack_wait_ms / 3;
+    int64_t      tick = every / 4 > 0 ? (every / 4 < 1000 ? every / 4 : 1000) : 50;
+
+    for (;;) {
+        struct timespec ts;
+        int64_t         now;
+
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_nsec += tick * 1000000L;
+        ts.tv_sec += ts.tv_nsec / 1000000000L;
+        ts.tv_nsec %= 1000000000L;
+        pthread_mutex_lock(&ticker_mu);
+        if (!ticker_stop)
+            pthread_cond_timedwait(&ticker_cond, &ticker_mu, &ts);
+        if (ticker_stop) {
+            pthread_mutex_unlock(&ticker_mu);
+            break;
+        }
+        pthread_mutex_unlock(&ticker_mu);
+        now = jf_clock_mono_ms();
+
+        for (int i = 0; i < w->nslots; i++) {
+            jf_slot_t *s = &w->slots[i];
+            bool       overran = false;
+
+            pthread_mutex_lock(&s->mu);
+            if (s->current != NULL && s->deadline_mono != 0 && !jf_jsmsg_acked(s->current) &&
+                now - s->last_progress >= every) {
+                if (now < s->deadline_mono) {
+                    jf_jsmsg_progress(s->current, NULL);
+                    s->last_progress = now;
+                } else if (!s->overrun_logged) {
+                    s->overrun_logged = true;
+                    overran = true;
+                }
+            }
+            pthread_mutex_unlock(&s->mu);
+            if (overran)
+                jf_log_kv(JF_LOG_ERROR, "job overran its deadline; no longer extended, so "
+                          "another worker will get it after AckWait",
+                          JF_LN("slot", i), JF_LN("ack_wait_ms", w->ack_wait_ms));
+        }
+        pthread_mutex_lock(&w->qmu);
+        for (size_t i = 0; i < w->qlen; i++)
+            if (now - w->queue[i].since >= every) {
+                jf_jsmsg_progress(w->queue[i].msg, NULL);
+                w->queue[i].since = now;
+            }
+        pthread_mutex_unlock(&w->qmu);
+    }
+    return NULL;
+}
+
+static void ticker_start(jf_worker_t *w)
+{
+    ticker_stop = false;
+    ticker_running = pthread_create(&ticker, NULL, ticker_main, w) == 0;
+    if (!ticker_running)
+        jf_log(JF_LOG_ERROR, "cannot start the progress thread; long jobs may be redelivered");
+}
+
+static void ticker_halt(void)
+{
+    if (!ticker_running)
+        return;
+    pthread_mutex_lock(&ticker_mu);
+    ticker_stop = true;
+    pthread_cond_broadcast(&ticker_cond);
+    pthread_mutex_unlock(&ticker_mu);
+    pthread_join(ticker, NULL);
+    ticker_running = false;
 }
 
 /* ---- events from the connection and the pull engine -------------------------- */
@@ -316,9 +477,18 @@ int jf_cmd_worker(int argc, char **argv)
         rc = jf_cli_exit_code(err.code);
         goto out;
     }
+    if (jf_ledger_open(&w.ledger, w.nc, "JF_LEDGER", &err) != JF_OK) {
+        jf_log_kv(JF_LOG_ERROR, "cannot open the job ledger", JF_LS("error", jf_err_msg(&err)));
+        rc = jf_cli_exit_code(err.code);
+        goto out;
+    }
+    /* With a per-tenant limit, fetch ahead so that jobs of other tenants
+     * queued behind a burst can still be reached. */
+    w.tenant_limit = cfg.tenant_max_inflight < concurrency ? (int)cfg.tenant_max_inflight : 0;
     {
         jf_pull_opts_t po = {
-            .stream = cfg.stream, .consumer = pool, .max_inflight = (int)concurrency,
+            .stream = cfg.stream, .consumer = pool,
+            .max_inflight = (int)concurrency * (w.tenant_limit > 0 ? 2 : 1),
             .expires_ms = cfg.pull_expires, .heartbeat_ms = cfg.pull_heartbeat,
         };
         if (jf_pull_create(&w.pull, w.nc, &po, deliver, on_pull_event, &w, &err) != JF_OK) {
@@ -329,11 +499,13 @@ int jf_cmd_worker(int argc, char **argv)
         }
     }
 
+    w.ack_wait_ms = jf_pull_ack_wait_ms(w.pull);
     w.nslots = (int)concurrency;
-    w.qcap = (size_t)concurrency * 2 + 16;
+    w.qcap = (size_t)concurrency * 4 + 16;
     w.queue = calloc(w.qcap, sizeof(*w.queue));
     w.slots = calloc((size_t)w.nslots, sizeof(*w.slots));
-    if (w.queue == NULL || w.slots == NULL) {
+    w.tenants = calloc((size_t)w.nslots, sizeof(*w.tenants));
+    if (w.queue == NULL || w.slots == NULL || w.tenants == NULL) {
         jf_log(JF_LOG_ERROR, "out of memory");
         goto out;
     }
@@ -360,6 +532,12 @@ int jf_cmd_worker(int argc, char **argv)
         started++;
     }
 
+    ticker_start(&w);
+    if (jf_quarantine_start(&w, &err) != JF_OK) {
+        jf_log_kv(JF_LOG_ERROR, "cannot start the quarantine listener",
+                  JF_LS("error", jf_err_msg(&err)));
+        goto out;
+    }
     if (jf_pull_start(w.pull, &err) != JF_OK) {
         jf_log_kv(JF_LOG_ERROR, "cannot start pulling", JF_LS("error", jf_err_msg(&err)));
         goto out;
@@ -370,6 +548,7 @@ int jf_cmd_worker(int argc, char **argv)
         jf_log_kv(JF_LOG_INFO, "worker started", JF_LS("worker", w.worker_id),
                   JF_LS("pool", pool), JF_LS("stream", cfg.stream),
                   JF_LN("concurrency", concurrency), JF_LS("region", cfg.region),
+                  JF_LN("ack_wait_ms", w.ack_wait_ms), JF_LN("tenant_limit", w.tenant_limit),
                   JF_LS("server", jf_redact_url_list(server, urls, sizeof(urls))));
     }
 
@@ -401,11 +580,15 @@ out:
             pthread_join(w.slots[i].thread, NULL);
     }
     jf_log(JF_LOG_DEBUG, "job threads stopped");
+    ticker_halt();
+    jf_quarantine_stop(&w);
     if (atomic_load(&w.running) == 0) {
         jf_pull_destroy(w.pull);
         w.pull = NULL;
     }
     jf_log(JF_LOG_DEBUG, "pull engine stopped; closing the connection");
+    if (atomic_load(&w.running) == 0)
+        jf_ledger_close(w.ledger);
     jf_nats_close(w.nc, 5000);
     if (modules_up && atomic_load(&w.running) == 0)
         jf_registry_shutdown_modules(w.reg);
@@ -416,6 +599,7 @@ out:
         }
         free(w.slots);
         free(w.queue);
+        free(w.tenants);
         jf_registry_destroy(w.reg);
         jf_authz_destroy(w.authz);
         jf_config_free(&cfg);

@@ -1,13 +1,14 @@
 /*
  * worker.h - the worker runtime: consume loop, dispatch and lifecycle.
  *
- *   pull engine (core) --deliver--> queue --> N job threads --> dispatch
- *                                                              |
- *                      parse, validate, authorize, decode <----+
- *                      run the handler, ack / nak / terminate
+ *   pull engine (core) --deliver--> fair queue --> N job threads --> dispatch
+ *                                                                  |
+ *        parse, validate, authorize, schedule, decode, ledger <----+
+ *        run the handler (+WPI while it runs), record, ack / nak / dead-letter
  *
- * worker.c owns the process lifecycle (start-up, signals, shutdown);
- * dispatch.c owns what happens to one message.
+ * worker.c owns the process lifecycle (start-up, signals, progress ticker,
+ * shutdown) and the queue; dispatch.c owns what happens to one message;
+ * quarantine.c moves poison messages reported by advisories to the DLQ.
  */
 #ifndef JF_APP_WORKER_H
 #define JF_APP_WORKER_H
@@ -20,9 +21,11 @@
 
 #include "core/config.h"
 #include "core/jsmsg.h"
+#include "core/ledger.h"
 #include "core/nats.h"
 #include "core/pull.h"
 #include "security/authz.h"
+#include "shared/ids.h"
 
 typedef struct jf_arena jf_arena_t;
 
@@ -31,9 +34,25 @@ typedef struct jf_slot {
     struct jf_worker *w;
     pthread_t         thread;
     jf_arena_t       *arena;
-    pthread_mutex_t   mu;        /* guards current's acknowledgement */
-    jf_jsmsg_t       *current;   /* the message being run, or NULL */
+    pthread_mutex_t   mu;             /* guards current's acknowledgements */
+    jf_jsmsg_t       *current;        /* the message being run, or NULL */
+    int64_t           last_progress;  /* mono ms of the start or last +WPI */
+    int64_t           deadline_mono;  /* when the run's deadline passes; 0 = not running */
+    bool              overrun_logged;
 } jf_slot_t;
+
+/* A delivered message waiting for a job thread. */
+typedef struct jf_queued {
+    jf_jsmsg_t *msg;
+    char        tenant[JF_TENANT_MAX + 1];   /* "" when the subject is unparsable */
+    int64_t     since;                        /* mono ms of arrival or last +WPI */
+} jf_queued_t;
+
+/* Jobs running per tenant, for JF_TENANT_MAX_INFLIGHT. */
+typedef struct jf_tenant_count {
+    char tenant[JF_TENANT_MAX + 1];
+    int  running;
+} jf_tenant_count_t;
 
 typedef struct jf_worker {
     const jf_config_t *cfg;
@@ -41,14 +60,20 @@ typedef struct jf_worker {
     jf_authz_t        *authz;
     jf_nats_t         *nc;
     jf_pull_t         *pull;
+    jf_ledger_t       *ledger;
+    jf_nats_sub_t     *quarantine;      /* MAX_DELIVERIES advisories */
+    jf_nats_sub_t     *quarantine_term; /* MSG_TERMINATED advisories */
     char               worker_id[128];
+    int64_t            ack_wait_ms;
 
     /* the hand-off queue between the pull engine and the job threads */
     pthread_mutex_t    qmu;
     pthread_cond_t     qcond;
-    jf_jsmsg_t       **queue;
-    size_t             qcap, qhead, qlen;
+    jf_queued_t       *queue;         /* FIFO; taken out of order only for fairness */
+    size_t             qcap, qlen;
     bool               qclosed;
+    jf_tenant_count_t *tenants;       /* one per running job at most */
+    int                tenant_limit;  /* 0: none */
 
     jf_slot_t         *slots;
     int                nslots;
@@ -61,5 +86,9 @@ typedef struct jf_worker {
 /* Run one message to its end: acknowledged one way or another, destroyed,
  * and its slot in the pull engine returned. Never fails. */
 void jf_dispatch(jf_worker_t *w, jf_slot_t *slot, jf_jsmsg_t *msg);
+
+/* Start and stop the quarantine listener (DESIGN.md 5.4). */
+jf_status_t jf_quarantine_start(jf_worker_t *w, jf_err_t *err);
+void jf_quarantine_stop(jf_worker_t *w);
 
 #endif /* JF_APP_WORKER_H */
