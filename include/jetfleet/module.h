@@ -81,6 +81,12 @@ jf_registry_t *jf_module_registry(jf_module_ctx_t *mctx);
 void jf_module_set_state(jf_module_ctx_t *mctx, void *state);
 void *jf_module_state(const jf_module_ctx_t *mctx);
 
+/* The value of a JF_* setting from the configuration schema, formatted as
+ * text (durations in ms units like "30s", booleans "true"/"false"), or NULL
+ * when name is not in the schema. Modules read configuration only this
+ * way, so every setting stays declared once (docs/configuration.md). */
+const char *jf_module_setting(const jf_module_ctx_t *mctx, const char *name);
+
 /* Log on behalf of the module during init and shutdown. */
 void jf_module_log(const jf_module_ctx_t *mctx, jf_log_level_t level,
                    const char *fmt, ...) __attribute__((format(printf, 3, 4)));

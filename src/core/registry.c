@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/config.h"
 #include "core/log.h"
 #include "core/registry_impl.h"
 #include "shared/ids.h"
@@ -25,6 +26,7 @@ struct jf_module_ctx {
     const jf_module_t *mod;
     void              *state;
     bool               initialised;
+    char               setting[512];   /* jf_module_setting()'s buffer */
 };
 
 struct service {
@@ -47,6 +49,7 @@ struct jf_registry {
     struct type_entry   *types;
     size_t               ntypes;
     const jf_module_t   *initialising;        /* may provide during its init */
+    const jf_config_t   *cfg;
 };
 
 jf_status_t jf_registry_create(jf_registry_t **out)
@@ -345,6 +348,21 @@ size_t jf_registry_modules(const jf_registry_t *reg, const jf_module_t **out, si
 jf_registry_t *jf_module_registry(jf_module_ctx_t *mctx)
 {
     return mctx->reg;
+}
+
+void jf_registry_set_config(jf_registry_t *reg, const struct jf_config *cfg)
+{
+    reg->cfg = cfg;
+}
+
+const char *jf_module_setting(const jf_module_ctx_t *mctx, const char *name)
+{
+    const jf_cfg_var_t *v = jf_config_var(name);
+    struct jf_module_ctx *m = (struct jf_module_ctx *)mctx;   /* the buffer is ours */
+
+    if (v == NULL || mctx->reg->cfg == NULL)
+        return NULL;
+    return jf_config_format(mctx->reg->cfg, v, m->setting, sizeof(m->setting));
 }
 
 void jf_module_set_state(jf_module_ctx_t *mctx, void *state)

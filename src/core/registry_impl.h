@@ -27,6 +27,11 @@ void jf_registry_destroy(jf_registry_t *reg);
 jf_status_t jf_registry_add_modules(jf_registry_t *reg, const jf_module_t *const *table,
                                     size_t n, jf_err_t *err);
 
+/* The configuration modules read through jf_module_setting(); borrowed,
+ * must outlive the registry. Set before jf_registry_init_modules(). */
+struct jf_config;
+void jf_registry_set_config(jf_registry_t *reg, const struct jf_config *cfg);
+
 /* Call every init in dependency order. On failure, modules already
  * initialised are shut down again and err names the failing module. */
 jf_status_t jf_registry_init_modules(jf_registry_t *reg, jf_err_t *err);

@@ -455,7 +455,9 @@ int jf_cmd_worker(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
 
     rc = JF_EXIT_FAIL;
-    if (jf_app_registry(&w.reg, &err) != JF_OK || jf_registry_init_modules(w.reg, &err) != JF_OK) {
+    if (jf_app_registry(&w.reg, &err) == JF_OK)
+        jf_registry_set_config(w.reg, &cfg);
+    if (w.reg == NULL || jf_registry_init_modules(w.reg, &err) != JF_OK) {
         jf_log_kv(JF_LOG_ERROR, "module start-up failed", JF_LS("error", jf_err_msg(&err)));
         goto out;
     }
