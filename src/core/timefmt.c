@@ -2,6 +2,7 @@
  * timefmt.c - RFC 3339 and Unix-millisecond timestamps.
  */
 #include <ctype.h>
+#include <stdbool.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,60 +11,95 @@
 
 #include "core/timefmt.h"
 
-jf_status_t jf_time_parse_ms(const char *s, int64_t *out, jf_err_t *err)
+static int two_digits(const char *p)
 {
-    struct tm   tm;
+    return (p[0] - '0') * 10 + (p[1] - '0');
+}
+
+/* RFC 3339: 2026-11-29T08:00:00[.fraction](Z|+hh:mm|-hh:mm), 't' or a space
+ * also separating date and time. The shape is checked by hand because
+ * strptime alone accepts short fields and spaces; timegm then refuses dates
+ * that do not exist by normalising them (February 30 becomes March 2). */
+static bool parse_rfc3339(const char *s, int64_t *out_ms)
+{
+    static const char shape[] = "dddd-dd-ddTdd:dd:dd";
+    struct tm   tm = { 0 }, want;
+    char        buf[sizeof(shape)];
     const char *p;
-    int64_t     ms = 0;
-    long        offset_s = 0;
+    int64_t     frac_ms = 0, offset_ms = 0;
     time_t      t;
 
-    if (s == NULL || s[0] == '\0')
-        return jf_err_set(err, JF_EINVAL, "time is empty");
-    if (strspn(s, "0123456789") == strlen(s)) {
-        char *end;
-        errno = 0;
-        long long v = strtoll(s, &end, 10);
-        if (errno != 0 || strlen(s) > 15)
-            return jf_err_set(err, JF_EINVAL, "'%.40s' is not a Unix time in milliseconds", s);
-        *out = v;
-        return JF_OK;
+    for (size_t i = 0; i < sizeof(shape) - 1; i++) {
+        char c = s[i];
+        bool ok = shape[i] == 'd' ? isdigit((unsigned char)c) != 0
+                : shape[i] == 'T' ? (c == 'T' || c == 't' || c == ' ')
+                : c == shape[i];
+        if (!ok)
+            return false;
     }
-    memset(&tm, 0, sizeof(tm));
-    p = strptime(s, "%Y-%m-%dT%H:%M:%S", &tm);
-    if (p == NULL)
-        goto bad;
+    memcpy(buf, s, sizeof(shape) - 1);
+    buf[sizeof(shape) - 1] = '\0';
+    buf[10] = 'T';
+    p = strptime(buf, "%Y-%m-%dT%H:%M:%S", &tm);
+    if (p == NULL || *p != '\0')
+        return false;
+
+    p = s + sizeof(shape) - 1;
     if (*p == '.') {
         int digits = 0;
         for (p++; isdigit((unsigned char)*p); p++, digits++)
             if (digits < 3)
-                ms = ms * 10 + (*p - '0');
+                frac_ms = frac_ms * 10 + (*p - '0');
         if (digits == 0)
-            goto bad;
+            return false;
         for (; digits < 3; digits++)
-            ms *= 10;
+            frac_ms *= 10;
     }
     if (*p == 'Z' || *p == 'z') {
         p++;
-    } else if (*p == '+' || *p == '-') {
-        int sign = *p == '-' ? -1 : 1;
-        if (!isdigit((unsigned char)p[1]) || !isdigit((unsigned char)p[2]) || p[3] != ':' ||
-            !isdigit((unsigned char)p[4]) || !isdigit((unsigned char)p[5]))
-            goto bad;
-        offset_s = sign * (((p[1] - '0') * 10 + (p[2] - '0')) * 3600L +
-                           ((p[4] - '0') * 10 + (p[5] - '0')) * 60L);
+    } else if ((*p == '+' || *p == '-') && isdigit((unsigned char)p[1]) &&
+               isdigit((unsigned char)p[2]) && p[3] == ':' && isdigit((unsigned char)p[4]) &&
+               isdigit((unsigned char)p[5])) {
+        int hh = two_digits(p + 1), mm = two_digits(p + 4);
+        if (hh > 23 || mm > 59)
+            return false;
+        offset_ms = ((int64_t)hh * 60 + mm) * 60000;
+        if (*p == '-')
+            offset_ms = -offset_ms;
         p += 6;
     } else {
-        goto bad;   /* RFC 3339 requires a zone */
+        return false;
     }
     if (*p != '\0')
-        goto bad;
+        return false;
+
+    if (tm.tm_sec == 60)      /* a leap second: count it as the one before */
+        tm.tm_sec = 59;
+    want = tm;
     t = timegm(&tm);
-    if (t == (time_t)-1)
-        goto bad;
-    *out = ((int64_t)t - offset_s) * 1000 + ms;
-    return JF_OK;
-bad:
+    if (tm.tm_year != want.tm_year || tm.tm_mon != want.tm_mon || tm.tm_mday != want.tm_mday ||
+        tm.tm_hour != want.tm_hour || tm.tm_min != want.tm_min || tm.tm_sec != want.tm_sec)
+        return false;
+    *out_ms = (int64_t)t * 1000 + frac_ms - offset_ms;
+    return true;
+}
+
+jf_status_t jf_time_parse_ms(const char *s, int64_t *out, jf_err_t *err)
+{
+    if (s == NULL || s[0] == '\0')
+        return jf_err_set(err, JF_EINVAL, "time is empty");
+    if (strspn(s, "0123456789") == strlen(s)) {
+        char     *end;
+        long long v;
+        errno = 0;
+        v = strtoll(s, &end, 10);
+        if (errno != 0 || strlen(s) > 15)
+            return jf_err_set(err, JF_EINVAL, "'%.40s' is too large for Unix milliseconds", s);
+        *out = v;
+        return JF_OK;
+    }
+    if (parse_rfc3339(s, out))
+        return JF_OK;
     return jf_err_set(err, JF_EINVAL, "'%.40s' is neither RFC 3339 (2026-11-29T08:00:00Z) nor "
                       "Unix milliseconds", s);
 }
