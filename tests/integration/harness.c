@@ -22,6 +22,8 @@
 
 #include <criterion/criterion.h>
 
+#include <jetfleet/v1/ledger.pb-c.h>
+
 #include "harness.h"
 
 extern char **environ;
@@ -355,4 +357,101 @@ void jf_h_consumer_state(natsConnection *nc, const char *stream, const char *con
         *num_redelivered = ci->NumRedelivered;
     jsConsumerInfo_Destroy(ci);
     jsCtx_Destroy(js);
+}
+
+bool jf_h_ledger(natsConnection *nc, const char *key, int *state, unsigned *attempts)
+{
+    jsCtx                   *js = NULL;
+    kvStore                 *kv = NULL;
+    kvEntry                 *e = NULL;
+    Jetfleet__V1__JobRecord *rec;
+    bool                     found = false;
+
+    cr_assert_eq(natsConnection_JetStream(&js, nc, NULL), NATS_OK);
+    cr_assert_eq(js_KeyValue(&kv, js, "JF_LEDGER"), NATS_OK);
+    if (kvStore_Get(&e, kv, key) == NATS_OK) {
+        rec = jetfleet__v1__job_record__unpack(NULL, (size_t)kvEntry_ValueLen(e),
+                                               kvEntry_Value(e));
+        cr_assert_not_null(rec, "ledger value of %s is not a JobRecord", key);
+        *state = (int)rec->state;
+        *attempts = rec->attempts;
+        jetfleet__v1__job_record__free_unpacked(rec, NULL);
+        kvEntry_Destroy(e);
+        found = true;
+    }
+    kvStore_Destroy(kv);
+    jsCtx_Destroy(js);
+    return found;
+}
+
+natsMsg *jf_h_dlq_find(natsConnection *nc, const char *job_id, uint64_t original_seq)
+{
+    jsCtx        *js = NULL;
+    jsStreamInfo *si = NULL;
+    natsMsg      *found = NULL;
+
+    cr_assert_eq(natsConnection_JetStream(&js, nc, NULL), NATS_OK);
+    cr_assert_eq(js_GetStreamInfo(&si, js, "DLQ", NULL, NULL), NATS_OK);
+    for (uint64_t seq = si->State.FirstSeq; seq <= si->State.LastSeq && found == NULL; seq++) {
+        natsMsg    *m = NULL;
+        const char *v = NULL;
+        if (js_GetMsg(&m, js, "DLQ", seq, NULL, NULL) != NATS_OK)
+            continue;
+        if (job_id != NULL && natsMsgHeader_Get(m, "Jf-Job-Id", &v) == NATS_OK &&
+            strcmp(v, job_id) == 0)
+            found = m;
+        else if (job_id == NULL && natsMsgHeader_Get(m, "Jf-Original-Seq", &v) == NATS_OK &&
+                 strtoull(v, NULL, 10) == original_seq)
+            found = m;
+        else
+            natsMsg_Destroy(m);
+    }
+    jsStreamInfo_Destroy(si);
+    jsCtx_Destroy(js);
+    return found;
+}
+
+int64_t jf_h_line_ts(const char *line)
+{
+    const char *p = strstr(line, "\"ts\":\"");
+    struct tm   tm;
+    int         ms = 0;
+
+    if (p == NULL)
+        return -1;
+    memset(&tm, 0, sizeof(tm));
+    p = strptime(p + 6, "%Y-%m-%dT%H:%M:%S", &tm);
+    if (p == NULL || *p != '.')
+        return -1;
+    ms = atoi(p + 1);
+    return (int64_t)timegm(&tm) * 1000 + ms;
+}
+
+char **jf_h_grep(const char *path, const char *const *needles, int *count)
+{
+    char  *text = jf_h_slurp(path);
+    char  *save = NULL;
+    char **out = NULL;
+    int    n = 0;
+
+    for (char *line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+        bool all = true;
+        for (const char *const *nd = needles; *nd && all; nd++)
+            all = strstr(line, *nd) != NULL;
+        if (!all)
+            continue;
+        out = realloc(out, sizeof(*out) * (size_t)(n + 1));
+        cr_assert_not_null(out);
+        out[n++] = strdup(line);
+    }
+    free(text);
+    *count = n;
+    return out;
+}
+
+void jf_h_grep_free(char **lines, int count)
+{
+    for (int i = 0; i < count; i++)
+        free(lines[i]);
+    free(lines);
 }

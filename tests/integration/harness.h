@@ -74,6 +74,22 @@ void jf_h_consumer_state(natsConnection *nc, const char *stream, const char *con
                          uint64_t *num_pending, int64_t *num_ack_pending,
                          int64_t *num_redelivered);
 
+/* The JF_LEDGER record under key: returns false when there is none;
+ * state is the JobState number, attempts the runs counted. */
+bool jf_h_ledger(natsConnection *nc, const char *key, int *state, unsigned *attempts);
+
+/* Find the dead letter whose Jf-Job-Id (or, failing that, whose
+ * Jf-Original-Seq) matches; returns the message (destroy it) or NULL. */
+natsMsg *jf_h_dlq_find(natsConnection *nc, const char *job_id, uint64_t original_seq);
+
+/* The "ts" of a JSON log line, in Unix ms; -1 when absent. */
+int64_t jf_h_line_ts(const char *line);
+
+/* Every line of path containing all needles, in order, as a malloc'ed
+ * array of malloc'ed strings; *count receives the number. */
+char **jf_h_grep(const char *path, const char *const *needles, int *count);
+void jf_h_grep_free(char **lines, int count);
+
 /* Sleep milliseconds. */
 void jf_h_sleep_ms(int ms);
 
