@@ -400,6 +400,14 @@ static bool admit(msg_ctx_t *c, const jf_job_type_t *jt)
             return false;
         }
     }
+    if (st == JF_OK && c->rec->state == JETFLEET__V1__JOB_STATE__JOB_STATE_DEAD &&
+        c->job_id != c->msg_id && c->rec->stream_seq != c->meta->stream_seq) {
+        /* A replay (it carries Jf-Job-Id, and it is another stored message
+         * than the one that died) that overtook `dlq replay`'s ledger
+         * reset, or raced the DEAD write: it runs, with fresh attempts. */
+        c->rec->state = JETFLEET__V1__JOB_STATE__JOB_STATE_REPLAYED;
+        c->rec->attempts = 0;
+    }
     if (st == JF_OK) {
         switch (c->rec->state) {
         case JETFLEET__V1__JOB_STATE__JOB_STATE_SUCCEEDED:
