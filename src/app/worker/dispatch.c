@@ -57,7 +57,28 @@ typedef struct msg_ctx {
     bool               have_key;
     jf_job_record_t   *rec;        /* the ledger record, once read or made */
     int64_t            t0_us;
+    int64_t            started_ms; /* wall clock when the handler started */
+    int64_t            run_us;     /* the handler's run time */
 } msg_ctx_t;
+
+/* The event source of this message, as known so far. */
+static void emit(const msg_ctx_t *c, Jetfleet__V1__EventKind kind, const jf_event_extra_t *x)
+{
+    jf_event_src_t src = {
+        .job_id = c->job_id,
+        .tenant = c->have_subj ? c->subj.tenant : NULL,
+        .type = c->have_subj ? c->subj.type : NULL,
+        .stream = c->meta->stream,
+        .stream_seq = c->meta->stream_seq,
+        .enqueued_ms = c->meta->timestamp_ns / 1000000,
+        .attempt = c->attempt,
+        .trace_id = c->trace_id,
+        .started_ms = c->started_ms,
+        .run_us = c->run_us,
+    };
+
+    jf_worker_emit(c->w, &src, kind, x);
+}
 
 /* ---- logging ------------------------------------------------------------------ */
 
@@ -194,6 +215,16 @@ static void dead_letter(msg_ctx_t *c, const char *reason, jf_status_t code, cons
     if (acknowledge(c, ACK, 0) == JF_OK)
         log_msg(c, JF_LOG_ERROR, f, 4,
                 strcmp(reason, "rejected") == 0 ? "job rejected" : "job failed");
+    {
+        jf_event_extra_t x = { .error_code = jf_status_name(code), .error_text = error };
+        if (strcmp(reason, "rejected") == 0) {
+            emit(c, JETFLEET__V1__EVENT_KIND__EVENT_KIND_RECEIVED, NULL);
+            emit(c, JETFLEET__V1__EVENT_KIND__EVENT_KIND_REJECTED, &x);
+        } else {
+            emit(c, JETFLEET__V1__EVENT_KIND__EVENT_KIND_FAILED, &x);
+        }
+        emit(c, JETFLEET__V1__EVENT_KIND__EVENT_KIND_DEAD_LETTERED, &x);
+    }
 }
 
 static void reject(msg_ctx_t *c, jf_status_t code, const char *reason)
@@ -417,6 +448,8 @@ static bool admit(msg_ctx_t *c, const jf_job_type_t *jt)
             c->attempt = c->rec->attempts;
             if (acknowledge(c, ACK, 0) == JF_OK)
                 log_msg(c, JF_LOG_INFO, f, 2, "job duplicate");
+            emit(c, JETFLEET__V1__EVENT_KIND__EVENT_KIND_RECEIVED, NULL);
+            emit(c, JETFLEET__V1__EVENT_KIND__EVENT_KIND_DUPLICATE, NULL);
             return false;
         }
         default:
@@ -429,6 +462,7 @@ static bool admit(msg_ctx_t *c, const jf_job_type_t *jt)
     if (c->rec->attempts >= jt->retry.max_attempts) {
         char reason[300];
         c->attempt = c->rec->attempts;
+        emit(c, JETFLEET__V1__EVENT_KIND__EVENT_KIND_RECEIVED, NULL);
         snprintf(reason, sizeof(reason), "retries exhausted after %u attempts; the last "
                  "ones ended without an answer (worker died or timed out): %s",
                  c->rec->attempts, c->rec->last_error && c->rec->last_error[0]
@@ -444,6 +478,7 @@ static bool admit(msg_ctx_t *c, const jf_job_type_t *jt)
         retry_later(c, "ledger unavailable; the job waits", &err);
         return false;
     }
+    emit(c, JETFLEET__V1__EVENT_KIND__EVENT_KIND_RECEIVED, NULL);
     return true;
 }
 
@@ -454,7 +489,7 @@ static void finish(msg_ctx_t *c, const jf_job_type_t *jt, jf_result_t res, bool 
     jf_err_t    err = { 0 };
     const char *why = res.reason ? res.reason : jf_status_str(res.code);
     char        reason[400];
-    int64_t     dur_us = jf_clock_mono_us() - c->t0_us;
+    int64_t     dur_us = c->run_us;
 
     if (res.outcome != JF_JOB_OK && overrun && !atomic_load(&c->w->cancel)) {
         /* A deadline overrun is retryable, whatever the handler said. */
@@ -477,18 +512,21 @@ static void finish(msg_ctx_t *c, const jf_job_type_t *jt, jf_result_t res, bool 
             log_msg(c, JF_LOG_WARN, NULL, 0, "job finished after its deadline");
         if (acknowledge(c, ACK, 0) == JF_OK)
             log_msg(c, JF_LOG_DEBUG, f, 2, "job succeeded");
+        emit(c, JETFLEET__V1__EVENT_KIND__EVENT_KIND_SUCCEEDED, NULL);
         return;
     }
     case JF_JOB_RETRY:
         if (atomic_load(&c->w->cancel)) {
             /* Stopped by shutdown, not by its own failure: give it back at
              * once and do not charge the attempt (DESIGN.md 5.6). */
-            jf_log_field_t f[2] = { JF_LS("outcome", "returned"), JF_LS("error", why) };
-            c->rec->attempts--;
-            ledger_write(c, JETFLEET__V1__JOB_STATE__JOB_STATE_FAILED, "JF_EUNAVAILABLE",
-                         "interrupted by worker shutdown", &err);
+            jf_log_field_t   f[2] = { JF_LS("outcome", "returned"), JF_LS("error", why) };
+            jf_event_extra_t x = { .error_code = "JF_EUNAVAILABLE",
+                                   .error_text = "interrupted by worker shutdown" };
+            ledger_write(c, JETFLEET__V1__JOB_STATE__JOB_STATE_FAILED, x.error_code,
+                         x.error_text, &err);
             if (acknowledge(c, NAK, 0) == JF_OK)
                 log_msg(c, JF_LOG_WARN, f, 2, "job returned at shutdown");
+            emit(c, JETFLEET__V1__EVENT_KIND__EVENT_KIND_RETRY_SCHEDULED, &x);
             return;
         }
         if (c->attempt >= jt->retry.max_attempts) {
@@ -511,6 +549,11 @@ static void finish(msg_ctx_t *c, const jf_job_type_t *jt, jf_result_t res, bool 
             }
             if (acknowledge(c, NAK, delay) == JF_OK)
                 log_msg(c, JF_LOG_WARN, f, 5, "job will be retried");
+            {
+                jf_event_extra_t x = { .error_code = jf_status_name(res.code), .error_text = why,
+                                       .next_delay_ms = delay };
+                emit(c, JETFLEET__V1__EVENT_KIND__EVENT_KIND_RETRY_SCHEDULED, &x);
+            }
         }
         return;
     case JF_JOB_FAIL:
@@ -563,8 +606,12 @@ void jf_dispatch(jf_worker_t *w, jf_slot_t *slot, jf_jsmsg_t *msg)
         slot->overrun_logged = false;
         pthread_mutex_unlock(&slot->mu);
 
+        c.started_ms = jf_clock_now_ms();
         log_msg(&c, JF_LOG_DEBUG, NULL, 0, "job started");
+        emit(&c, JETFLEET__V1__EVENT_KIND__EVENT_KIND_STARTED, NULL);
+        c.run_us = jf_clock_mono_us();
         res = jt->handler(&job, payload);
+        c.run_us = jf_clock_mono_us() - c.run_us;
         overrun = jf_clock_mono_ms() > start_mono + deadline;
         finish(&c, jt, res, overrun, deadline);
     }

@@ -140,6 +140,20 @@ static void on_advisory(const char *subject, const char *data, size_t len, void 
         jf_ledger_put(w->ledger, key, rec, NULL);
     }
     st = jf_js_delete_msg(w->nc, a.stream, a.stream_seq, &err);
+    if (st == JF_OK) {
+        jf_event_src_t   src = {
+            .job_id = job_id,
+            .tenant = have_subj ? subj.tenant : NULL,
+            .type = have_subj ? subj.type : NULL,
+            .stream = a.stream,
+            .stream_seq = a.stream_seq,
+            .enqueued_ms = jf_stored_msg_time_ns(m) / 1000000,
+            .attempt = rec ? rec->attempts : (uint32_t)a.deliveries,
+        };
+        jf_event_extra_t x = { .error_code = "JF_ETIMEOUT", .error_text = reason };
+        jf_worker_emit(w, &src, JETFLEET__V1__EVENT_KIND__EVENT_KIND_QUARANTINED, &x);
+        jf_worker_emit(w, &src, JETFLEET__V1__EVENT_KIND__EVENT_KIND_DEAD_LETTERED, &x);
+    }
     if (st == JF_OK)
         jf_log_kv(JF_LOG_ERROR, "job quarantined", JF_LS("job_id", job_id ? job_id : ""),
                   JF_LS("tenant", have_subj ? subj.tenant : ""),

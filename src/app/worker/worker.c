@@ -305,6 +305,13 @@ static void on_nats_event(jf_nats_event_t ev, const char *detail, void *arg)
     }
 }
 
+static void on_telemetry_lost(const char *subject, const char *detail, void *arg)
+{
+    (void)arg;
+    jf_log_kv(JF_LOG_ERROR, "lifecycle event lost", JF_LS("subject", subject),
+              JF_LS("error", detail));
+}
+
 static void on_pull_event(jf_pull_event_t ev, const char *detail, void *arg)
 {
     jf_worker_t *w = arg;
@@ -479,6 +486,20 @@ int jf_cmd_worker(int argc, char **argv)
         rc = jf_cli_exit_code(err.code);
         goto out;
     }
+    {
+        jf_telemetry_opts_t to = {
+            .json = strcmp(cfg.telemetry_format, "json") == 0,
+            .max_pending = (int)cfg.telemetry_max_pending,
+            .stall_ms = 2000,
+            .ack_wait_ms = cfg.api_timeout,
+            .on_lost = on_telemetry_lost,
+        };
+        if (jf_telemetry_create(&w.telemetry, w.nc, &to, &err) != JF_OK) {
+            jf_log_kv(JF_LOG_ERROR, "cannot start telemetry", JF_LS("error", jf_err_msg(&err)));
+            goto out;
+        }
+    }
+    w.pool = pool;
     if (jf_ledger_open(&w.ledger, w.nc, "JF_LEDGER", &err) != JF_OK) {
         jf_log_kv(JF_LOG_ERROR, "cannot open the job ledger", JF_LS("error", jf_err_msg(&err)));
         rc = jf_cli_exit_code(err.code);
@@ -588,9 +609,19 @@ out:
         jf_pull_destroy(w.pull);
         w.pull = NULL;
     }
-    jf_log(JF_LOG_DEBUG, "pull engine stopped; closing the connection");
-    if (atomic_load(&w.running) == 0)
+    jf_log(JF_LOG_DEBUG, "pull engine stopped; flushing telemetry");
+    if (w.telemetry != NULL) {
+        jf_telemetry_stats_t ts;
+        jf_telemetry_flush(w.telemetry, 5000, NULL);
+        jf_telemetry_stats(w.telemetry, &ts);
+        jf_log_kv(ts.lost > 0 || ts.pending > 0 ? JF_LOG_WARN : JF_LOG_DEBUG, "telemetry flushed",
+                  JF_LN("events", ts.emitted), JF_LN("acked", ts.acked), JF_LN("lost", ts.lost),
+                  JF_LN("retried", ts.retried), JF_LN("unacknowledged", ts.pending));
+    }
+    if (atomic_load(&w.running) == 0) {
+        jf_telemetry_destroy(w.telemetry, 0);
         jf_ledger_close(w.ledger);
+    }
     jf_nats_close(w.nc, 5000);
     if (modules_up && atomic_load(&w.running) == 0)
         jf_registry_shutdown_modules(w.reg);

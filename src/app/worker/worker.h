@@ -24,6 +24,7 @@
 #include "core/ledger.h"
 #include "core/nats.h"
 #include "core/pull.h"
+#include "core/telemetry.h"
 #include "security/authz.h"
 #include "shared/ids.h"
 
@@ -61,6 +62,8 @@ typedef struct jf_worker {
     jf_nats_t         *nc;
     jf_pull_t         *pull;
     jf_ledger_t       *ledger;
+    jf_telemetry_t    *telemetry;
+    const char        *pool;
     jf_nats_sub_t     *quarantine;      /* MAX_DELIVERIES advisories */
     jf_nats_sub_t     *quarantine_term; /* MSG_TERMINATED advisories */
     char               worker_id[128];
@@ -82,6 +85,34 @@ typedef struct jf_worker {
     atomic_bool        cancel;        /* grace over: handlers should stop */
     atomic_bool        fatal;         /* consumer gone: exit non-zero */
 } jf_worker_t;
+
+/* Where an event comes from. Strings are borrowed; NULL tenant/type means
+ * the subject did not parse. */
+typedef struct jf_event_src {
+    const char *job_id;
+    const char *tenant;
+    const char *type;
+    const char *stream;
+    uint64_t    stream_seq;
+    int64_t     enqueued_ms;
+    uint32_t    attempt;
+    const char *trace_id;
+    int64_t     started_ms;   /* 0 before the handler started */
+    int64_t     run_us;
+} jf_event_src_t;
+
+typedef struct jf_event_extra {
+    const char *error_code;
+    const char *error_text;
+    uint32_t    next_delay_ms;
+} jf_event_extra_t;
+
+/* Publish a lifecycle event on telemetry.jobs.<tenant>.<module>.<action>.<event>
+ * (telemetry.jobs._invalid.subject.rejected.<event> for an unparsable
+ * subject), with Nats-Msg-Id <job id>:<stream>-<seq>:<attempt>:<event>. x
+ * may be NULL. Never blocks for long, never fails (see telemetry.h). */
+void jf_worker_emit(jf_worker_t *w, const jf_event_src_t *src, Jetfleet__V1__EventKind kind,
+                    const jf_event_extra_t *x);
 
 /* Run one message to its end: acknowledged one way or another, destroyed,
  * and its slot in the pull engine returned. Never fails. */
