@@ -5,6 +5,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include <bsd/unistd.h>
+
 #include "app/cli.h"
 #include "jf_build_config.h"
 
@@ -43,8 +45,11 @@ static void usage(FILE *out)
             "3 NATS unavailable, 4 named object not found.\n");
 }
 
-int main(int argc, char **argv)
+int main(int argc, char **argv, char **envp)
 {
+    /* Lets the worker show its pool and in-flight count in `ps`. */
+    setproctitle_init(argc, argv, envp);
+
     if (argc < 2) {
         usage(stderr);
         return JF_EXIT_USAGE;

@@ -455,3 +455,8 @@ void jf_h_grep_free(char **lines, int count)
         free(lines[i]);
     free(lines);
 }
+
+int jf_h_free_port(void)
+{
+    return free_port();
+}

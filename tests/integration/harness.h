@@ -90,6 +90,9 @@ int64_t jf_h_line_ts(const char *line);
 char **jf_h_grep(const char *path, const char *const *needles, int *count);
 void jf_h_grep_free(char **lines, int count);
 
+/* A TCP port on 127.0.0.1 that was free a moment ago. */
+int jf_h_free_port(void);
+
 /* Sleep milliseconds. */
 void jf_h_sleep_ms(int ms);
 

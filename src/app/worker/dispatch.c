@@ -80,6 +80,13 @@ static void emit(const msg_ctx_t *c, Jetfleet__V1__EventKind kind, const jf_even
     jf_worker_emit(c->w, &src, kind, x);
 }
 
+/* Count the job's outcome; the handler's run time when it ran. */
+static void count(const msg_ctx_t *c, const char *outcome, bool ran)
+{
+    jf_metrics_job(c->w->metrics, c->have_subj ? c->subj.type : "_invalid", outcome,
+                   ran ? (double)c->run_us / 1e6 : -1.0);
+}
+
 /* ---- logging ------------------------------------------------------------------ */
 
 static void log_msg(const msg_ctx_t *c, jf_log_level_t level, const jf_log_field_t *extra,
@@ -223,6 +230,7 @@ static void dead_letter(msg_ctx_t *c, const char *reason, jf_status_t code, cons
         } else {
             emit(c, JETFLEET__V1__EVENT_KIND__EVENT_KIND_FAILED, &x);
         }
+        count(c, reason, c->started_ms != 0);
         emit(c, JETFLEET__V1__EVENT_KIND__EVENT_KIND_DEAD_LETTERED, &x);
     }
 }
@@ -450,6 +458,7 @@ static bool admit(msg_ctx_t *c, const jf_job_type_t *jt)
                 log_msg(c, JF_LOG_INFO, f, 2, "job duplicate");
             emit(c, JETFLEET__V1__EVENT_KIND__EVENT_KIND_RECEIVED, NULL);
             emit(c, JETFLEET__V1__EVENT_KIND__EVENT_KIND_DUPLICATE, NULL);
+            count(c, "duplicate", false);
             return false;
         }
         default:
@@ -513,6 +522,7 @@ static void finish(msg_ctx_t *c, const jf_job_type_t *jt, jf_result_t res, bool 
         if (acknowledge(c, ACK, 0) == JF_OK)
             log_msg(c, JF_LOG_DEBUG, f, 2, "job succeeded");
         emit(c, JETFLEET__V1__EVENT_KIND__EVENT_KIND_SUCCEEDED, NULL);
+        count(c, "succeeded", true);
         return;
     }
     case JF_JOB_RETRY:
@@ -527,6 +537,7 @@ static void finish(msg_ctx_t *c, const jf_job_type_t *jt, jf_result_t res, bool 
             if (acknowledge(c, NAK, 0) == JF_OK)
                 log_msg(c, JF_LOG_WARN, f, 2, "job returned at shutdown");
             emit(c, JETFLEET__V1__EVENT_KIND__EVENT_KIND_RETRY_SCHEDULED, &x);
+            count(c, "returned", true);
             return;
         }
         if (c->attempt >= jt->retry.max_attempts) {
@@ -553,6 +564,7 @@ static void finish(msg_ctx_t *c, const jf_job_type_t *jt, jf_result_t res, bool 
                 jf_event_extra_t x = { .error_code = jf_status_name(res.code), .error_text = why,
                                        .next_delay_ms = delay };
                 emit(c, JETFLEET__V1__EVENT_KIND__EVENT_KIND_RETRY_SCHEDULED, &x);
+                count(c, "retry_scheduled", true);
             }
         }
         return;

@@ -23,16 +23,21 @@
 #include <unistd.h>
 
 #include <bsd/string.h>
+#include <bsd/unistd.h>
 
 #include "app/cli.h"
 #include "app/modules.h"
 #include "app/worker/worker.h"
 #include "core/clock.h"
+#include "core/jsadmin.h"
+#include "jf_build_config.h"
 #include "core/log.h"
 #include "core/registry_impl.h"
 #include "shared/arena_impl.h"
 #include "security/redact.h"
 #include "shared/ids.h"
+
+static void update_title(jf_worker_t *w);
 
 /* ---- the hand-off queue ----------------------------------------------------- */
 
@@ -204,6 +209,7 @@ static void *ticker_main(void *arg)
     jf_worker_t *w = arg;
     int64_t      every = w->ack_wait_ms / 3;
     int64_t      tick = every / 4 > 0 ? (every / 4 < 1000 ? every / 4 : 1000) : 50;
+    int64_t      last_title = 0;
 
     for (;;) {
         struct timespec ts;
@@ -251,6 +257,10 @@ static void *ticker_main(void *arg)
                 w->queue[i].since = now;
             }
         pthread_mutex_unlock(&w->qmu);
+        if (now - last_title >= 1000) {
+            update_title(w);
+            last_title = now;
+        }
     }
     return NULL;
 }
@@ -287,6 +297,7 @@ static void on_nats_event(jf_nats_event_t ev, const char *detail, void *arg)
         break;
     case JF_NATS_EV_RECONNECTED: {
         char url[512];
+        jf_metrics_add(w->metrics, JF_COUNTER_NATS_RECONNECTS, 1);
         jf_log_kv(JF_LOG_INFO, "reconnected to NATS",
                   JF_LS("server", jf_redact_url_list(detail, url, sizeof(url))));
         if (w->pull != NULL)
@@ -307,7 +318,9 @@ static void on_nats_event(jf_nats_event_t ev, const char *detail, void *arg)
 
 static void on_telemetry_lost(const char *subject, const char *detail, void *arg)
 {
-    (void)arg;
+    jf_worker_t *w = arg;
+
+    jf_metrics_add(w->metrics, JF_COUNTER_TELEMETRY_LOST, 1);
     jf_log_kv(JF_LOG_ERROR, "lifecycle event lost", JF_LS("subject", subject),
               JF_LS("error", detail));
 }
@@ -329,6 +342,70 @@ static void on_pull_event(jf_pull_event_t ev, const char *detail, void *arg)
         jf_log_kv(JF_LOG_WARN, "pull warning", JF_LS("detail", detail));
         break;
     }
+}
+
+/* ---- metrics, health and the process title ------------------------------------------ */
+
+static void set_body(jf_http_reply_t *r, int status, const char *text)
+{
+    r->status = status;
+    r->content_type = "text/plain; charset=utf-8";
+    r->body = strdup(text);
+    r->len = r->body ? strlen(r->body) : 0;
+}
+
+static void on_http(const char *path, jf_http_reply_t *r, void *arg)
+{
+    jf_worker_t *w = arg;
+
+    if (strcmp(path, "/metrics") == 0) {
+        jf_telemetry_stats_t ts;
+        jf_consumer_state_t  cs;
+        char                *text = NULL;
+        size_t               len = 0;
+
+        jf_metrics_set(w->metrics, JF_GAUGE_IN_FLIGHT, atomic_load(&w->running));
+        if (w->telemetry != NULL) {
+            jf_telemetry_stats(w->telemetry, &ts);
+            jf_metrics_set(w->metrics, JF_GAUGE_TELEMETRY_PENDING, ts.pending);
+        }
+        if (jf_nats_connected(w->nc) && w->pull != NULL &&
+            jf_js_consumer_state(w->nc, w->cfg->stream, jf_pull_consumer(w->pull), &cs,
+                                 NULL) == JF_OK) {
+            jf_metrics_set(w->metrics, JF_GAUGE_CONSUMER_PENDING, (int64_t)cs.num_pending);
+            jf_metrics_set(w->metrics, JF_GAUGE_CONSUMER_ACK_PENDING, cs.num_ack_pending);
+        }
+        if (jf_metrics_render(w->metrics, &text, &len, NULL) != JF_OK) {
+            set_body(r, 500, "out of memory\n");
+            return;
+        }
+        r->status = 200;
+        r->content_type = "text/plain; version=0.0.4; charset=utf-8";
+        r->body = text;
+        r->len = len;
+    } else if (strcmp(path, "/healthz") == 0) {
+        set_body(r, 200, "ok\n");
+    } else if (strcmp(path, "/readyz") == 0) {
+        if (atomic_load(&w->stopping))
+            set_body(r, 503, "draining\n");
+        else if (!jf_nats_connected(w->nc))
+            set_body(r, 503, "not connected to NATS\n");
+        else if (!atomic_load(&w->pulling))
+            set_body(r, 503, "not bound to the consumer yet\n");
+        else
+            set_body(r, 200, "ready\n");
+    } else {
+        set_body(r, 404, "not found: try /metrics, /healthz or /readyz\n");
+    }
+}
+
+/* What `ps` shows for this worker. */
+static void update_title(jf_worker_t *w)
+{
+    setproctitle("-jetfleet worker pool=%s in-flight=%d/%d %s", w->pool ? w->pool : "?",
+                 atomic_load(&w->running), w->nslots,
+                 atomic_load(&w->stopping) ? "draining"
+                 : jf_nats_connected(w->nc) ? "running" : "disconnected");
 }
 
 /* ---- shutdown ------------------------------------------------------------------ */
@@ -479,6 +556,16 @@ int jf_cmd_worker(int argc, char **argv)
         }
     }
 
+    if (jf_metrics_create(&w.metrics, JF_VERSION) != JF_OK) {
+        jf_log(JF_LOG_ERROR, "out of memory");
+        goto out;
+    }
+    if (cfg.metrics_addr[0] != '\0' &&
+        jf_httpd_start(&w.httpd, cfg.metrics_addr, on_http, &w, &err) != JF_OK) {
+        jf_log_kv(JF_LOG_ERROR, "cannot serve metrics", JF_LS("error", jf_err_msg(&err)));
+        rc = jf_cli_exit_code(err.code);
+        goto out;
+    }
     snprintf(conn_name, sizeof(conn_name), "jetfleet-worker %s %s", pool, w.worker_id);
     if (jf_nats_connect(&w.nc, &cfg, conn_name, on_nats_event, &w, &err) != JF_OK) {
         jf_log_kv(JF_LOG_ERROR, "cannot connect to NATS", JF_LS("error", jf_err_msg(&err)),
@@ -493,6 +580,7 @@ int jf_cmd_worker(int argc, char **argv)
             .stall_ms = 2000,
             .ack_wait_ms = cfg.api_timeout,
             .on_lost = on_telemetry_lost,
+            .arg = &w,
         };
         if (jf_telemetry_create(&w.telemetry, w.nc, &to, &err) != JF_OK) {
             jf_log_kv(JF_LOG_ERROR, "cannot start telemetry", JF_LS("error", jf_err_msg(&err)));
@@ -565,6 +653,8 @@ int jf_cmd_worker(int argc, char **argv)
         jf_log_kv(JF_LOG_ERROR, "cannot start pulling", JF_LS("error", jf_err_msg(&err)));
         goto out;
     }
+    atomic_store(&w.pulling, true);
+    update_title(&w);
     {
         char server[512];
         jf_nats_server_url(w.nc, server, sizeof(server));
@@ -572,6 +662,7 @@ int jf_cmd_worker(int argc, char **argv)
                   JF_LS("pool", pool), JF_LS("stream", cfg.stream),
                   JF_LN("concurrency", concurrency), JF_LS("region", cfg.region),
                   JF_LN("ack_wait_ms", w.ack_wait_ms), JF_LN("tenant_limit", w.tenant_limit),
+                  JF_LS("metrics", cfg.metrics_addr),
                   JF_LS("server", jf_redact_url_list(server, urls, sizeof(urls))));
     }
 
@@ -604,6 +695,8 @@ out:
     }
     jf_log(JF_LOG_DEBUG, "job threads stopped");
     ticker_halt();
+    jf_httpd_stop(w.httpd);
+    w.httpd = NULL;
     jf_quarantine_stop(&w);
     if (atomic_load(&w.running) == 0) {
         jf_pull_destroy(w.pull);
@@ -633,6 +726,7 @@ out:
         free(w.slots);
         free(w.queue);
         free(w.tenants);
+        jf_metrics_destroy(w.metrics);
         jf_registry_destroy(w.reg);
         jf_authz_destroy(w.authz);
         jf_config_free(&cfg);

@@ -21,7 +21,9 @@
 
 #include "core/config.h"
 #include "core/jsmsg.h"
+#include "core/httpd.h"
 #include "core/ledger.h"
+#include "core/metrics.h"
 #include "core/nats.h"
 #include "core/pull.h"
 #include "core/telemetry.h"
@@ -63,6 +65,9 @@ typedef struct jf_worker {
     jf_pull_t         *pull;
     jf_ledger_t       *ledger;
     jf_telemetry_t    *telemetry;
+    jf_metrics_t      *metrics;
+    jf_httpd_t        *httpd;
+    atomic_bool        pulling;       /* bound and pulling: part of /readyz */
     const char        *pool;
     jf_nats_sub_t     *quarantine;      /* MAX_DELIVERIES advisories */
     jf_nats_sub_t     *quarantine_term; /* MSG_TERMINATED advisories */
