@@ -37,6 +37,8 @@ int jf_cmd_enqueue(int argc, char **argv);
 int jf_cmd_dlq_list(int argc, char **argv);
 int jf_cmd_dlq_replay(int argc, char **argv);
 int jf_cmd_dlq_purge(int argc, char **argv);
+int jf_cmd_audit_tail(int argc, char **argv);
+int jf_cmd_job_show(int argc, char **argv);
 int jf_cmd_config_check(int argc, char **argv);
 int jf_cmd_config_schema(int argc, char **argv);
 int jf_cmd_modules(int argc, char **argv);

@@ -17,6 +17,8 @@ static const jf_cmd_t commands[] = {
     { "dlq list",      "list dead letters, with filters",                     jf_cmd_dlq_list },
     { "dlq replay",    "publish dead letters again as new jobs",              jf_cmd_dlq_replay },
     { "dlq purge",     "delete dead letters",                                 jf_cmd_dlq_purge },
+    { "audit tail",    "print job lifecycle events from AUDIT, with filters", jf_cmd_audit_tail },
+    { "job show",      "one job: its ledger record and its events",           jf_cmd_job_show },
     { "config check",  "validate the JF_* environment, print the effective config",
       jf_cmd_config_check },
     { "config schema", "print every JF_* variable with type, default and meaning",
