@@ -628,6 +628,21 @@ static jf_status_t replay_one(jf_nats_t *nc, const dlq_entry_t *e, void *arg, jf
         if (st == JF_ENOTFOUND)
             st = JF_OK;
     }
+    if (st == JF_OK && old != NULL &&
+        old->state == JETFLEET__V1__JOB_STATE__JOB_STATE_SUCCEEDED) {
+        /* An earlier replay of this letter ran and succeeded (its delete
+         * failed): publishing again would be dropped as a duplicate, and
+         * resetting the record would erase the success. Just clean up. */
+        jf_job_record_free(old);
+        st = jf_js_delete_msg(nc, JF_DLQ_STREAM, e->seq, &e2);
+        if (st != JF_OK && st != JF_ENOTFOUND)
+            return failed(c, e, "already succeeded after an earlier replay, but the dead "
+                          "letter could not be deleted: %s", jf_err_msg(&e2));
+        printf("not replayed %s: it already succeeded after an earlier replay; dead letter "
+               "%" PRIu64 " removed\n", e->job_id, e->seq);
+        c->done++;
+        return JF_OK;
+    }
     if (st == JF_OK) {
         rec = replayed_record(old, e);
         st = jf_ledger_put(c->ledger, key, &rec, &e2);

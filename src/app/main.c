@@ -2,6 +2,7 @@
  * main.c - the jetfleet command: one binary, one subcommand per operation
  * (DESIGN.md 7). Each subcommand parses its own options and has --help.
  */
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -83,12 +84,19 @@ int main(int argc, char **argv, char **envp)
         const char *space = strchr(commands[i].name, ' ');
         if (space != NULL && strncmp(argv[1], commands[i].name, (size_t)(space - commands[i].name)) == 0 &&
             argv[1][space - commands[i].name] == '\0') {
-            jf_cli_error("'%s' needs a sub-command:", argv[1]);
+            bool help = argc >= 3 && (strcmp(argv[2], "-h") == 0 ||
+                                      strcmp(argv[2], "--help") == 0);
+            FILE *out = help ? stdout : stderr;
+            if (help)
+                fprintf(out, "usage: jetfleet %s <sub-command> [options]\n\nsub-commands "
+                        "(each takes --help):\n", argv[1]);
+            else
+                jf_cli_error("'%s' needs a sub-command:", argv[1]);
             for (size_t j = 0; j < NCOMMANDS; j++)
                 if (strncmp(commands[j].name, argv[1], strlen(argv[1])) == 0 &&
                     commands[j].name[strlen(argv[1])] == ' ')
-                    fprintf(stderr, "  jetfleet %-15s %s\n", commands[j].name, commands[j].summary);
-            return JF_EXIT_USAGE;
+                    fprintf(out, "  jetfleet %-15s %s\n", commands[j].name, commands[j].summary);
+            return help ? JF_EXIT_OK : JF_EXIT_USAGE;
         }
     }
     jf_cli_error("unknown command '%s'; run `jetfleet --help`", argv[1]);

@@ -9,6 +9,7 @@
 #include "core/nats_internal.h"
 
 struct jf_ledger {
+    jsCtx   *js;      /* its own context, so that KV calls use JF_API_TIMEOUT */
     kvStore *kv;
     char     bucket[64];
 };
@@ -23,8 +24,16 @@ jf_status_t jf_ledger_open(jf_ledger_t **out, jf_nats_t *nc, const char *bucket,
     if (l == NULL)
         return jf_err_set(err, JF_ENOMEM, "out of memory");
     snprintf(l->bucket, sizeof(l->bucket), "%s", bucket);
-    s = js_KeyValue(&l->kv, nc->js, bucket);
+    {
+        jsOptions jo;
+        jsOptions_Init(&jo);
+        jo.Wait = nc->api_timeout_ms;
+        s = natsConnection_JetStream(&l->js, nc->conn, &jo);
+    }
+    if (s == NATS_OK)
+        s = js_KeyValue(&l->kv, l->js, bucket);
     if (s != NATS_OK) {
+        jsCtx_Destroy(l->js);
         free(l);
         snprintf(what, sizeof(what), "opening KV bucket %s", bucket);
         if (s == NATS_NOT_FOUND)
@@ -41,6 +50,7 @@ void jf_ledger_close(jf_ledger_t *l)
     if (l == NULL)
         return;
     kvStore_Destroy(l->kv);
+    jsCtx_Destroy(l->js);
     free(l);
 }
 

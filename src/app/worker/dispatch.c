@@ -38,7 +38,7 @@
 /* Delay before trying again when the ledger or the DLQ cannot be reached. */
 #define TRANSIENT_DELAY_MS 2000
 
-typedef enum { ACK, NAK, TERM } ack_kind_t;
+typedef enum { ACK, NAK } ack_kind_t;
 
 /* What the log line of a message carries; fields are filled as parsing
  * gets further. */
@@ -56,6 +56,7 @@ typedef struct msg_ctx {
     char               key[JF_LEDGER_KEY_MAX];
     bool               have_key;
     jf_job_record_t   *rec;        /* the ledger record, once read or made */
+    uint32_t           max_attempts;   /* the job type's policy, once known */
     int64_t            t0_us;
     int64_t            started_ms; /* wall clock when the handler started */
     int64_t            run_us;     /* the handler's run time */
@@ -126,7 +127,6 @@ static jf_status_t acknowledge(msg_ctx_t *c, ack_kind_t kind, uint32_t delay_ms)
         switch (kind) {
         case ACK:  st = jf_jsmsg_ack(c->msg, &err); break;
         case NAK:  st = jf_jsmsg_nak(c->msg, delay_ms, &err); break;
-        case TERM: st = jf_jsmsg_term(c->msg, &err); break;
         }
     } else {
         st = JF_ESTATE;
@@ -146,7 +146,14 @@ static jf_status_t acknowledge(msg_ctx_t *c, ack_kind_t kind, uint32_t delay_ms)
  * later without counting it against the job. */
 static void retry_later(msg_ctx_t *c, const char *what, const jf_err_t *err)
 {
-    uint32_t       delay = TRANSIENT_DELAY_MS / 2 + arc4random_uniform(TRANSIENT_DELAY_MS);
+    /* Each NAK uses one of MaxDeliver's deliveries: back off exponentially
+     * with the delivery count (2 s, 4 s, ... capped at a minute) so that an
+     * outage of minutes, not seconds, is needed to use them up. */
+    uint64_t       d = c->meta->delivered ? c->meta->delivered : 1;
+    uint64_t       shift = d > 6 ? 5 : d - 1;
+    uint32_t       base = (uint32_t)TRANSIENT_DELAY_MS << shift;
+    uint32_t       delay = (base > 60000 ? 60000 : base) / 2 +
+                           arc4random_uniform((base > 60000 ? 60000 : base) / 2 + 1);
     jf_log_field_t f[3] = { JF_LS("error", jf_err_msg(err)), JF_LN("next_delay_ms", delay),
                             JF_LS("outcome", "retry_scheduled") };
 
@@ -208,6 +215,16 @@ static void dead_letter(msg_ctx_t *c, const char *reason, jf_status_t code, cons
     };
 
     if (jf_deadletter_delivered(c->w->nc, c->msg, &dl, &err) != JF_OK) {
+        /* The job's fate is decided; only storing it failed. Record that no
+         * run is left, so the next delivery dead-letters without running
+         * the handler again. */
+        if (c->rec != NULL && c->max_attempts > 0) {
+            jf_err_t e2 = { 0 };
+            c->rec->attempts = c->max_attempts > c->rec->attempts ? c->max_attempts
+                                                                   : c->rec->attempts;
+            ledger_write(c, JETFLEET__V1__JOB_STATE__JOB_STATE_FAILED, jf_status_name(code),
+                         error, &e2);
+        }
         retry_later(c, "dead-lettering failed; will retry", &err);
         return;
     }
@@ -440,7 +457,7 @@ static bool admit(msg_ctx_t *c, const jf_job_type_t *jt)
         }
     }
     if (st == JF_OK && c->rec->state == JETFLEET__V1__JOB_STATE__JOB_STATE_DEAD &&
-        c->job_id != c->msg_id && c->rec->stream_seq != c->meta->stream_seq) {
+        strcmp(c->job_id, c->msg_id) != 0 && c->rec->stream_seq != c->meta->stream_seq) {
         /* A replay (it carries Jf-Job-Id, and it is another stored message
          * than the one that died) that overtook `dlq replay`'s ledger
          * reset, or raced the DEAD write: it runs, with fresh attempts. */
@@ -466,16 +483,22 @@ static bool admit(msg_ctx_t *c, const jf_job_type_t *jt)
         }
     }
 
+    c->max_attempts = jt->retry.max_attempts;
     /* Runs that died with their worker count too: a job that crashes every
      * worker stops here instead of looping (DESIGN.md 5.4). */
     if (c->rec->attempts >= jt->retry.max_attempts) {
         char reason[300];
         c->attempt = c->rec->attempts;
         emit(c, JETFLEET__V1__EVENT_KIND__EVENT_KIND_RECEIVED, NULL);
-        snprintf(reason, sizeof(reason), "retries exhausted after %u attempts; the last "
-                 "ones ended without an answer (worker died or timed out): %s",
-                 c->rec->attempts, c->rec->last_error && c->rec->last_error[0]
-                                       ? c->rec->last_error : "no error recorded");
+        if (c->rec->state == JETFLEET__V1__JOB_STATE__JOB_STATE_FAILED)
+            snprintf(reason, sizeof(reason), "retries exhausted after %u attempts: %s",
+                     c->rec->attempts, c->rec->last_error && c->rec->last_error[0]
+                                           ? c->rec->last_error : "no error recorded");
+        else
+            snprintf(reason, sizeof(reason), "retries exhausted after %u attempts; the last "
+                     "ended without an answer (worker died or timed out): %s",
+                     c->rec->attempts, c->rec->last_error && c->rec->last_error[0]
+                                           ? c->rec->last_error : "no error recorded");
         dead_letter(c, "exhausted", JF_ETIMEOUT, reason);
         return false;
     }

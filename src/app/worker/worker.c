@@ -232,6 +232,7 @@ static void *ticker_main(void *arg)
         for (int i = 0; i < w->nslots; i++) {
             jf_slot_t *s = &w->slots[i];
             bool       overran = false;
+            char       job[JF_JOB_ID_MAX + 1] = "";
 
             pthread_mutex_lock(&s->mu);
             if (s->current != NULL && s->deadline_mono != 0 && !jf_jsmsg_acked(s->current) &&
@@ -240,15 +241,18 @@ static void *ticker_main(void *arg)
                     jf_jsmsg_progress(s->current, NULL);
                     s->last_progress = now;
                 } else if (!s->overrun_logged) {
+                    const char *id = jf_jsmsg_header(s->current, "Nats-Msg-Id");
                     s->overrun_logged = true;
                     overran = true;
+                    strlcpy(job, id ? id : "", sizeof(job));
                 }
             }
             pthread_mutex_unlock(&s->mu);
             if (overran)
                 jf_log_kv(JF_LOG_ERROR, "job overran its deadline; no longer extended, so "
                           "another worker will get it after AckWait",
-                          JF_LN("slot", i), JF_LN("ack_wait_ms", w->ack_wait_ms));
+                          JF_LS("job_id", job), JF_LN("slot", i),
+                          JF_LN("ack_wait_ms", w->ack_wait_ms));
         }
         pthread_mutex_lock(&w->qmu);
         for (size_t i = 0; i < w->qlen; i++)
