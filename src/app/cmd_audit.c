@@ -364,35 +364,7 @@ static void help(void)
            "unavailable, 4 when the AUDIT stream does not exist.\n");
 }
 
-/* --since: a duration back from now, an RFC 3339 time or Unix ms. */
-static jf_status_t parse_since(const char *s, int64_t now_ms, int64_t *out, jf_err_t *err)
-{
-    int64_t v;
 
-    if (jf_time_parse_ms(s, &v, NULL) == JF_OK) {
-        *out = v;
-        return JF_OK;
-    }
-    if (jf_parse_duration_ms(s, &v, NULL) == JF_OK) {
-        *out = now_ms - v;
-        return JF_OK;
-    }
-    return jf_err_set(err, JF_EINVAL,
-                      "'%.64s' is neither a duration (30m, 1h, 7d), an RFC 3339 time "
-                      "(2026-11-29T08:00:00Z) nor Unix milliseconds", s);
-}
-
-static bool durable_name_ok(const char *s)
-{
-    size_t n = strlen(s);
-
-    if (n == 0 || n > 64)
-        return false;
-    for (; *s != '\0'; s++)
-        if (!isalnum((unsigned char)*s) && *s != '_' && *s != '-')
-            return false;
-    return true;
-}
 
 enum {
     OPT_SINCE = 256,
@@ -435,7 +407,7 @@ static int parse_args(int argc, char **argv, tail_opts_t *o)
     while ((c = getopt_long(argc, argv, "h", tail_options, NULL)) != -1) {
         switch (c) {
         case OPT_SINCE:
-            if (parse_since(optarg, jf_clock_now_ms(), &o->since_ms, &err) != JF_OK) {
+            if (jf_time_parse_since(optarg, jf_clock_now_ms(), &o->since_ms, &err) != JF_OK) {
                 jf_cli_error("audit tail: --since: %s", jf_err_msg(&err));
                 return JF_EXIT_USAGE;
             }
@@ -475,7 +447,7 @@ static int parse_args(int argc, char **argv, tail_opts_t *o)
             o->job = optarg;
             break;
         case OPT_DURABLE:
-            if (!durable_name_ok(optarg)) {
+            if (!jf_js_durable_name_ok(optarg)) {
                 jf_cli_error("audit tail: --durable: '%.64s' is not a valid consumer name: 1 "
                              "to 64 letters, digits, '_' or '-'", optarg);
                 return JF_EXIT_USAGE;

@@ -155,26 +155,6 @@ static bool all_digits(const char *s)
     return true;
 }
 
-/* --since: a duration back from now, an RFC 3339 time or Unix ms. */
-static jf_status_t parse_since(const char *s, int64_t now_ms, int64_t *out, jf_err_t *err)
-{
-    int64_t v;
-
-    if (jf_time_parse_ms(s, &v, NULL) == JF_OK) {
-        *out = v;
-        return JF_OK;
-    }
-    if (jf_parse_duration_ms(s, &v, NULL) == JF_OK) {
-        *out = now_ms - v;
-        return JF_OK;
-    }
-    if (isdigit((unsigned char)s[0]) && strchr(s, '-') != NULL && strchr(s, ':') != NULL)
-        return jf_err_set(err, JF_EINVAL, "'%.64s' is not a valid RFC 3339 time (examples: "
-                          "2026-11-29T08:00:00Z, 2026-11-29T09:00:00.250+01:00)", s);
-    return jf_err_set(err, JF_EINVAL,
-                      "'%.64s' is neither a duration (30m, 1h, 7d), an RFC 3339 time "
-                      "(2026-11-29T08:00:00Z) nor Unix milliseconds", s);
-}
 
 enum {
     OPT_TENANT = 256,
@@ -273,7 +253,7 @@ static int parse_args(int argc, char **argv, dlq_opts_t *o)
             o->f.job = optarg;
             break;
         case OPT_SINCE:
-            if (parse_since(optarg, jf_clock_now_ms(), &o->f.since_ms, &err) != JF_OK) {
+            if (jf_time_parse_since(optarg, jf_clock_now_ms(), &o->f.since_ms, &err) != JF_OK) {
                 jf_cli_error("dlq %s: --since: %s", name, jf_err_msg(&err));
                 return JF_EXIT_USAGE;
             }

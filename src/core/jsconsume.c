@@ -57,7 +57,7 @@ static jsOptions *js_opts(jf_nats_t *nc, jsOptions *jo)
     return jo;
 }
 
-static bool durable_name_ok(const char *s)
+bool jf_js_durable_name_ok(const char *s)
 {
     size_t n = strlen(s);
 
@@ -369,7 +369,7 @@ jf_status_t jf_reader_open(jf_reader_t **out, jf_nats_t *nc, const jf_reader_opt
         return jf_err_set(err, JF_EINVAL, "reader: a stream name is needed");
     if (o->filter == NULL || o->filter[0] == '\0')
         return jf_err_set(err, JF_EINVAL, "reader: a subject filter is needed");
-    if (o->durable != NULL && !durable_name_ok(o->durable))
+    if (o->durable != NULL && !jf_js_durable_name_ok(o->durable))
         return jf_err_set(err, JF_EINVAL, "'%.80s' is not a valid durable name: 1 to 64 "
                           "letters, digits, '_' or '-'", o->durable);
     st = check_stream(nc, o->stream, err);

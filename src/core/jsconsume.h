@@ -93,4 +93,7 @@ uint64_t jf_reader_pending(const jf_reader_t *r);
  * delivered again after ack_wait_ms. Accepts NULL. */
 void jf_reader_close(jf_reader_t *r);
 
+/* A durable consumer name jetfleet accepts: 1-64 of [A-Za-z0-9_-]. */
+bool jf_js_durable_name_ok(const char *name);
+
 #endif /* JF_CORE_JSCONSUME_H */

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "core/config.h"
 #include "core/timefmt.h"
 
 static int two_digits(const char *p)
@@ -102,6 +103,26 @@ jf_status_t jf_time_parse_ms(const char *s, int64_t *out, jf_err_t *err)
         return JF_OK;
     return jf_err_set(err, JF_EINVAL, "'%.40s' is neither RFC 3339 (2026-11-29T08:00:00Z) nor "
                       "Unix milliseconds", s);
+}
+
+jf_status_t jf_time_parse_since(const char *s, int64_t now_ms, int64_t *out, jf_err_t *err)
+{
+    int64_t v;
+
+    if (jf_time_parse_ms(s, &v, NULL) == JF_OK) {
+        *out = v;
+        return JF_OK;
+    }
+    if (jf_parse_duration_ms(s, &v, NULL) == JF_OK) {
+        *out = now_ms - v;
+        return JF_OK;
+    }
+    if (isdigit((unsigned char)s[0]) && strchr(s, '-') != NULL && strchr(s, ':') != NULL)
+        return jf_err_set(err, JF_EINVAL, "'%.64s' is not a valid RFC 3339 time (examples: "
+                          "2026-11-29T08:00:00Z, 2026-11-29T09:00:00.250+01:00)", s);
+    return jf_err_set(err, JF_EINVAL,
+                      "'%.64s' is neither a duration (30m, 1h, 7d), an RFC 3339 time "
+                      "(2026-11-29T08:00:00Z) nor Unix milliseconds", s);
 }
 
 const char *jf_time_format_ms(int64_t ms, char *buf, size_t size)

@@ -460,3 +460,20 @@ int jf_h_free_port(void)
 {
     return free_port();
 }
+
+void jf_h_provision(const jf_h_server_t *s, const char *const *env)
+{
+    jf_h_proc_t p;
+    const char *const args[] = { "provision", NULL };
+    int rc = jf_h_run(s, "provision", env, args, &p);
+
+    cr_assert_eq(rc, 0, "provision failed (%d): %s", rc, jf_h_slurp(p.err_path));
+}
+
+void jf_h_wait_started(const jf_h_proc_t *w)
+{
+    const char *const started[] = { "\"msg\":\"worker started\"", NULL };
+
+    cr_assert_eq(jf_h_wait_lines(w->err_path, started, 1, 10000), 1,
+                 "worker did not start: %s", jf_h_slurp(w->err_path));
+}

@@ -47,6 +47,13 @@ void jf_h_worker_start(const jf_h_server_t *s, const char *tag, const char *cons
  * did not exit (it is then killed). */
 int jf_h_proc_stop(jf_h_proc_t *p, int sig, int timeout_ms);
 
+/* Run `jetfleet provision` with extra env (may be NULL); fails the test
+ * on a non-zero exit, showing its stderr. */
+void jf_h_provision(const jf_h_server_t *s, const char *const *env);
+
+/* Wait until a worker logged "worker started" (10 s), else fail. */
+void jf_h_wait_started(const jf_h_proc_t *w);
+
 /* Count lines of path containing every one of the NULL-terminated needles. */
 int jf_h_count_lines(const char *path, const char *const *needles);
 

@@ -31,12 +31,6 @@ static void teardown(void)
     jf_h_server_stop(&srv);
 }
 
-static void provision_env(const char *const *env)
-{
-    jf_h_proc_t p;
-    const char *const args[] = { "provision", NULL };
-    cr_assert_eq(jf_h_run(&srv, "provision", env, args, &p), 0, "%s", jf_h_slurp(p.err_path));
-}
 
 static const char *const env_default[] = { "JF_LOG_LEVEL=debug", "JF_CONCURRENCY=4", NULL };
 
@@ -127,7 +121,7 @@ Test(audit, success_is_received_started_succeeded_with_every_field, .init = setu
     const char *const h[] = { "traceparent", tp, NULL };
     jf_h_proc_t w;
 
-    provision_env(NULL);
+    jf_h_provision(&srv, NULL);
     jf_h_worker_start(&srv, "w", env_default, &w);
     jf_h_publish(nc, "jobs.acme.diag.sleep", "{\"ms\":20}", 9, "a-ok", h);
     read_events("a-ok", 3, &e);
@@ -156,7 +150,7 @@ Test(audit, retry_then_success, .init = setup, .fini = teardown)
 {
     events_t e;
 
-    provision_env(NULL);
+    jf_h_provision(&srv, NULL);
     run_one("jobs.acme.diag.fail", "{\"retryable\":true,\"message\":\"blip\",\"succeedOnAttempt\":2}",
             "a-retry", 6, &e, NULL);
     cr_assert_str_eq(e.seq, "received,started,retry_scheduled,received,started,succeeded");
@@ -172,7 +166,7 @@ Test(audit, terminal_failure_is_failed_then_dead_lettered, .init = setup, .fini 
 {
     events_t e;
 
-    provision_env(NULL);
+    jf_h_provision(&srv, NULL);
     run_one("jobs.acme.diag.fail", "{\"retryable\":false,\"message\":\"no such account\"}",
             "a-fail", 4, &e, NULL);
     cr_assert_str_eq(e.seq, "received,started,failed,dead_lettered");
@@ -185,7 +179,7 @@ Test(audit, exhausted_retries_end_dead_lettered, .init = setup, .fini = teardown
 {
     events_t e;
 
-    provision_env(NULL);
+    jf_h_provision(&srv, NULL);
     run_one("jobs.acme.diag.fail", "{\"retryable\":true,\"message\":\"down\"}", "a-dead", 17, &e,
             NULL);
     cr_assert_str_eq(e.seq, "received,started,retry_scheduled,received,started,retry_scheduled,"
@@ -201,7 +195,7 @@ Test(audit, a_duplicate_is_received_then_duplicate, .init = setup, .fini = teard
     events_t    e;
     jf_h_proc_t w;
 
-    provision_env(penv);
+    jf_h_provision(&srv, penv);
     jf_h_worker_start(&srv, "w", env_default, &w);
     jf_h_publish(nc, "jobs.acme.diag.noop", "{}", 2, "a-dup", NULL);
     read_events("a-dup", 3, &e);
@@ -219,7 +213,7 @@ Test(audit, rejected_input_is_received_rejected_dead_lettered, .init = setup, .f
 {
     events_t e;
 
-    provision_env(NULL);
+    jf_h_provision(&srv, NULL);
     run_one("jobs.acme.diag.sleep", "{\"ms\":\"soon\"}", "a-bad", 3, &e, NULL);
     cr_assert_str_eq(e.seq, "received,rejected,dead_lettered");
     cr_assert_str_eq(e.ev[1]->error_code, "JF_EDECODE");
@@ -235,7 +229,7 @@ Test(audit, json_format_carries_the_same_event, .init = setup, .fini = teardown)
     natsMsg    *m = NULL;
     jf_h_proc_t w;
 
-    provision_env(NULL);
+    jf_h_provision(&srv, NULL);
     jf_h_worker_start(&srv, "w", env, &w);
     jf_h_publish(nc, "jobs.acme.diag.noop", "{}", 2, "a-json", NULL);
     cr_assert_eq(natsConnection_JetStream(&js, nc, NULL), NATS_OK);
@@ -267,7 +261,7 @@ Test(audit, a_worker_killed_between_events_leaves_no_duplicate_events, .init = s
     jf_h_proc_t w1, w2;
     const char *const started[] = { "\"job_id\":\"a-kill\"", "\"msg\":\"job started\"", NULL };
 
-    provision_env(penv);
+    jf_h_provision(&srv, penv);
     jf_h_worker_start(&srv, "w1", env_default, &w1);
     jf_h_publish(nc, "jobs.acme.diag.sleep", "{\"ms\":2000}", 11, "a-kill", NULL);
     cr_assert_eq(jf_h_wait_lines(w1.err_path, started, 1, 10000), 1);
@@ -293,7 +287,7 @@ Test(audit, a_quarantined_message_is_quarantined_then_dead_lettered, .init = set
     jf_h_proc_t w;
     natsMsg    *reply = NULL;
 
-    provision_env(penv);
+    jf_h_provision(&srv, penv);
     jf_h_publish(nc, "jobs.acme.diag.noop", "{}", 2, "a-stuck", NULL);
     /* One delivery, never acknowledged, with MaxDeliver 1: the server gives
      * up after AckWait and says so with an advisory. */

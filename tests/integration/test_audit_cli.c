@@ -51,12 +51,6 @@ static const char *const worker_env_json[] = { "JF_LOG_LEVEL=debug", "JF_CONCURR
 
 /* ---- helpers --------------------------------------------------------------------------- */
 
-static void provision(void)
-{
-    jf_h_proc_t p;
-    const char *const args[] = { "provision", NULL };
-    cr_assert_eq(jf_h_run(&srv, "provision", NULL, args, &p), 0, "%s", jf_h_slurp(p.err_path));
-}
 
 /* Run `jetfleet <args>`; *out and *err (may be NULL) get stdout and stderr
  * (free them). Returns the exit status. */
@@ -190,7 +184,7 @@ Test(audit_cli, no_follow_prints_each_job_in_order_with_its_details, .init = set
     char *out, *err, *lines[16], seq[512], buf[160];
     int   n;
 
-    provision();
+    jf_h_provision(&srv, NULL);
     run_jobs(worker_env, "t", 0);
 
     cr_assert_eq(cli("all", all, &out, &err), 0, "%s", err);
@@ -267,7 +261,7 @@ Test(audit_cli, filters_narrow_by_tenant_type_event_and_limit, .init = setup, .f
             "dead_lettered", NULL }, 1, " t-fail " },
     };
 
-    provision();
+    jf_h_provision(&srv, NULL);
     run_jobs(worker_env, "t", 0);
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         char *out, *err, *lines[32];
@@ -302,7 +296,7 @@ Test(audit_cli, json_lines_parse_and_carry_the_fields, .init = setup, .fini = te
     int        n;
     json_int_t last_seq = 0;
 
-    provision();
+    jf_h_provision(&srv, NULL);
     run_jobs(worker_env, "t", 0);
     cr_assert_eq(cli("json", args, &out, &err), 0, "%s", err);
     n = split_lines(out, lines, 16);
@@ -347,7 +341,7 @@ Test(audit_cli, json_telemetry_is_decoded_and_garbage_is_skipped_with_a_warning,
     natsMsg  *m = NULL;
     const char *ct = NULL;
 
-    provision();
+    jf_h_provision(&srv, NULL);
     run_jobs(worker_env_json, "j", 0);
     /* The events really are JSON on the wire. */
     cr_assert_eq(natsConnection_JetStream(&js, nc, NULL), NATS_OK);
@@ -391,7 +385,7 @@ Test(audit_cli, a_durable_resumes_after_what_it_printed, .init = setup, .fini = 
     uint64_t pending = 99;
     int64_t  ack_pending = 99;
 
-    provision();
+    jf_h_provision(&srv, NULL);
     run_jobs(worker_env, "a", 0);
     cr_assert_eq(cli("d1", args, &out, &err), 0, "%s", err);
     cr_assert_eq(count_lines(out), ALL_EVENTS, "%s", out);
@@ -433,7 +427,7 @@ Test(audit_cli, follow_prints_new_events_until_sigterm, .init = setup, .fini = t
     jf_h_proc_t tail, w;
     char       *out, seq[512];
 
-    provision();
+    jf_h_provision(&srv, NULL);
     run_jobs(worker_env, "f", 0);          /* before the tail: not shown */
     spawn_bg("follow", args, &tail);
     cr_assert_eq(jf_h_wait_lines(tail.err_path, following, 1, 10000), 1, "%s",
@@ -461,7 +455,7 @@ Test(audit_cli, a_durable_follower_stopped_and_restarted_misses_nothing, .init =
     jf_h_proc_t tail, w;
     char       *out;
 
-    provision();
+    jf_h_provision(&srv, NULL);
     jf_h_worker_start(&srv, "worker", worker_env, &w);
     spawn_bg("follow1", args, &tail);
     cr_assert_eq(jf_h_wait_lines(tail.err_path, following, 1, 10000), 1);
@@ -505,7 +499,7 @@ Test(audit_cli, bad_options_exit_2_naming_the_option, .init = setup, .fini = tea
         { { "job", "show", "x", "y", "--tenant", "acme", NULL }, "'y'" },
     };
 
-    provision();
+    jf_h_provision(&srv, NULL);
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         char *out, *err;
         cr_assert_eq(cli("bad", cases[i].args, &out, &err), 2, "case %zu: %s", i, err);
@@ -554,7 +548,7 @@ Test(audit_cli, job_show_prints_the_record_and_the_history, .init = setup, .fini
     const char *const dead[] = { "job", "show", "t-fail", "--tenant", "beta", NULL };
     char *out, *err, *events, seq[512];
 
-    provision();
+    jf_h_provision(&srv, NULL);
     run_jobs(worker_env, "t", 0);
 
     for (int round = 0; round < 2; round++) {
@@ -592,7 +586,7 @@ Test(audit_cli, job_show_json_and_unknown_jobs, .init = setup, .fini = teardown)
     json_t      *o, *events;
     json_error_t je;
 
-    provision();
+    jf_h_provision(&srv, NULL);
     run_jobs(worker_env, "t", 0);
 
     cr_assert_eq(cli("json", js, &out, &err), 0, "%s", err);

@@ -38,13 +38,6 @@ static void teardown(void)
     jf_h_server_stop(&srv);
 }
 
-static void provision(void)
-{
-    jf_h_proc_t p;
-    const char *const args[] = { "provision", NULL };
-    int rc = jf_h_run(&srv, "provision", NULL, args, &p);
-    cr_assert_eq(rc, 0, "provision failed: %s", jf_h_slurp(p.err_path));
-}
 
 static int64_t now_ms(void)
 {
@@ -326,7 +319,7 @@ Test(dlq_list, shows_every_dead_letter_with_its_columns, .init = setup, .fini = 
 {
     run_t r;
 
-    provision();
+    jf_h_provision(&srv, NULL);
     list_fixture();
     r = RUN("dlq", "list");
     cr_assert_eq(r.rc, 0, "%s", r.err);
@@ -351,7 +344,7 @@ Test(dlq_list, filters_narrow_the_list, .init = setup, .fini = teardown)
     time_t  t;
     struct tm tm;
 
-    provision();
+    jf_h_provision(&srv, NULL);
     now = list_fixture();
 
     assert_list(ARGS("--tenant", "acme"), 3, IDS("job-1", "job-2", "job-4"));
@@ -395,7 +388,7 @@ Test(dlq_list, json_has_every_jf_header, .init = setup, .fini = teardown)
     char        *line, *save = NULL;
     int          n = 0;
 
-    provision();
+    jf_h_provision(&srv, NULL);
     dead(&(dl_t){ "acme", "diag.fail", "job-1", "failed", "", 1700000000123, NULL, NULL });
     dead(&(dl_t){ "beta", "diag.noop", "job-3", "rejected", "", 1700000000456, NULL, NULL });
     r = RUN("dlq", "list", "--json", "--tenant", "acme");
@@ -435,7 +428,7 @@ Test(dlq_list, an_empty_dlq_is_not_an_error, .init = setup, .fini = teardown)
 {
     run_t r;
 
-    provision();
+    jf_h_provision(&srv, NULL);
     r = RUN("dlq", "list");
     cr_assert_eq(r.rc, 0, "%s", r.err);
     cr_assert(strstr(r.out, "0 dead letters") != NULL, "%s", r.out);
@@ -448,7 +441,7 @@ Test(dlq_replay, dry_run_changes_nothing, .init = setup, .fini = teardown)
 {
     run_t r;
 
-    provision();
+    jf_h_provision(&srv, NULL);
     dead(&(dl_t){ "acme", "diag.fail", "job-1", "failed", "", now_ms(), NULL, NULL });
     dead(&(dl_t){ "acme", "diag.fail", "job-2", "failed", "", now_ms(), NULL, NULL });
     r = RUN("dlq", "replay", "--tenant", "acme", "--dry-run");
@@ -470,7 +463,7 @@ Test(dlq_replay, moves_exactly_the_filtered_ones, .init = setup, .fini = teardow
     int64_t  from, to;
     run_t    r;
 
-    provision();
+    jf_h_provision(&srv, NULL);
     dead(&(dl_t){ "acme", "diag.fail", "job-1", "failed", "", now_ms(), NULL, NULL });
     dead(&(dl_t){ "beta", "diag.fail", "job-9", "failed", "", now_ms(), NULL, NULL });
     dead(&(dl_t){ "acme", "diag.fail", "job.2", "exhausted", "", now_ms(), NULL, NULL });
@@ -533,7 +526,7 @@ Test(dlq_replay, without_a_filter_needs_all, .init = setup, .fini = teardown)
 {
     run_t r;
 
-    provision();
+    jf_h_provision(&srv, NULL);
     dead(&(dl_t){ "acme", "diag.fail", "job-1", "failed", "", now_ms(), NULL, NULL });
     dead(&(dl_t){ "beta", "diag.noop", "job-2", "rejected", "", now_ms(), NULL, NULL });
     r = RUN("dlq", "replay");
@@ -560,7 +553,7 @@ Test(dlq_replay, skips_what_cannot_be_replayed_and_exits_1, .init = setup, .fini
     natsMsg *m;
     run_t    r;
 
-    provision();
+    jf_h_provision(&srv, NULL);
     /* 1: no Jf-Original-Subject; 2: fine; 3: rejected for its id, so no
      * Jf-Job-Id; 4: an original subject that is not its own job subject */
     dead(&(dl_t){ "acme", "diag.fail", "job-1", "failed", NULL, now_ms(), NULL, NULL });
@@ -598,7 +591,7 @@ Test(dlq_replay, a_missing_ledger_stops_before_publishing, .init = setup, .fini 
     jsCtx *js = NULL;
     run_t  r;
 
-    provision();
+    jf_h_provision(&srv, NULL);
     dead(&(dl_t){ "acme", "diag.fail", "job-1", "failed", "", now_ms(), NULL, NULL });
     cr_assert_eq(natsConnection_JetStream(&js, nc, NULL), NATS_OK);
     cr_assert_eq(js_DeleteKeyValue(js, "JF_LEDGER"), NATS_OK);
@@ -625,7 +618,7 @@ Test(dlq_replay, a_replayed_job_runs_again_in_a_worker, .init = setup, .fini = t
     int64_t     until = now_ms() + 2000;
     run_t       r;
 
-    provision();
+    jf_h_provision(&srv, NULL);
     jf_h_worker_start(&srv, "worker", env, &w);
     cr_assert_eq(jf_h_wait_lines(w.err_path, started, 1, 10000), 1, "%s", jf_h_slurp(w.err_path));
     snprintf(payload, sizeof(payload),
@@ -672,7 +665,7 @@ Test(dlq_purge, deletes_the_filtered_ones, .init = setup, .fini = teardown)
     natsMsg *m;
     run_t    r;
 
-    provision();
+    jf_h_provision(&srv, NULL);
     dead(&(dl_t){ "acme", "diag.fail", "job-1", "failed", "", now_ms(), NULL, NULL });
     dead(&(dl_t){ "acme", "diag.fail", "job-2", "exhausted", "", now_ms(), NULL, NULL });
     dead(&(dl_t){ "beta", "diag.fail", "job-3", "exhausted", "", now_ms(), NULL, NULL });
@@ -735,7 +728,7 @@ Test(dlq_cli, bad_filter_values_exit_2_naming_the_option, .init = setup, .fini =
     };
     static const char *const cmds[] = { "list", "replay", "purge" };
 
-    provision();
+    jf_h_provision(&srv, NULL);
     dead(&(dl_t){ "acme", "diag.fail", "job-1", "failed", "", now_ms(), NULL, NULL });
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         for (size_t c = 0; c < 3; c++) {

@@ -30,12 +30,6 @@ static void teardown(void)
     jf_h_server_stop(&srv);
 }
 
-static void provision(void)
-{
-    jf_h_proc_t p;
-    const char *const args[] = { "provision", NULL };
-    cr_assert_eq(jf_h_run(&srv, "provision", NULL, args, &p), 0, "%s", jf_h_slurp(p.err_path));
-}
 
 typedef struct body {
     char  *p;
@@ -111,7 +105,7 @@ Test(observability, metrics_match_the_jobs_run_and_parse_as_prometheus_text, .in
 
     snprintf(addr, sizeof(addr), "127.0.0.1:%d", port);
     snprintf(env_addr, sizeof(env_addr), "JF_METRICS_ADDR=%s", addr);
-    provision();
+    jf_h_provision(&srv, NULL);
     jf_h_worker_start(&srv, "w", env, &w);
     for (int i = 0; i < 5; i++) {
         snprintf(id, sizeof(id), "m-%d", i);
@@ -169,7 +163,7 @@ Test(observability, readyz_flips_while_draining, .init = setup, .fini = teardown
     snprintf(addr, sizeof(addr), "127.0.0.1:%d", free_port());
     snprintf(env_addr, sizeof(env_addr), "JF_METRICS_ADDR=%s", addr);
     snprintf(url, sizeof(url), "http://%s/readyz", addr);
-    provision();
+    jf_h_provision(&srv, NULL);
     jf_h_worker_start(&srv, "w", env, &w);
     for (int i = 0; i < 50 && st != 200; i++) {
         st = http_get(url, &b);
@@ -202,7 +196,7 @@ Test(observability, every_log_line_is_json_and_no_secret_leaks, .init = setup, .
 
     snprintf(url_env, sizeof(url_env), "JF_NATS_URL=nats://bob:url-s3cr3t@127.0.0.1:%d",
              srv.port);
-    provision();
+    jf_h_provision(&srv, NULL);
     jf_h_worker_start(&srv, "w", env, &w);
     jf_h_publish(nc, "jobs.acme.diag.noop", "{}", 2, "sec-1", NULL);
     jf_h_publish(nc, "jobs.acme.diag.fail", "{\"message\":\"x\"}", 15, "sec-2", NULL);

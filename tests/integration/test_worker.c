@@ -28,23 +28,10 @@ static void teardown(void)
     jf_h_server_stop(&srv);
 }
 
-static void provision(void)
-{
-    jf_h_proc_t p;
-    const char *const args[] = { "provision", NULL };
-    int rc = jf_h_run(&srv, "provision", NULL, args, &p);
-    cr_assert_eq(rc, 0, "provision failed: %s", jf_h_slurp(p.err_path));
-}
 
 static const char *const json_ct[] = { "Content-Type", "application/json", NULL };
 
 /* Wait until the worker logged that it started pulling. */
-static void wait_started(jf_h_proc_t *w)
-{
-    const char *const started[] = { "\"msg\":\"worker started\"", NULL };
-    cr_assert_eq(jf_h_wait_lines(w->err_path, started, 1, 10000), 1,
-                 "worker did not start: %s", jf_h_slurp(w->err_path));
-}
 
 static int count_outcome(jf_h_proc_t *w, const char *id, const char *msg)
 {
@@ -99,7 +86,7 @@ Test(provision, a_changed_setting_updates_in_place, .init = setup, .fini = teard
     const char *const env[] = { "JF_ACK_WAIT=45s", "JF_DUPLICATE_WINDOW=5m", NULL };
     char *out;
 
-    provision();
+    jf_h_provision(&srv, NULL);
     cr_assert_eq(jf_h_run(&srv, "prov2", env, args, &p), 0, "%s", jf_h_slurp(p.err_path));
     out = jf_h_slurp(p.out_path);
     cr_assert(strstr(out, "stream   JOBS         updated") != NULL, "%s", out);
@@ -115,9 +102,9 @@ Test(worker, runs_a_job_once_and_acks_it, .init = setup, .fini = teardown)
     uint64_t    pending;
     int64_t     ack_pending, redelivered;
 
-    provision();
+    jf_h_provision(&srv, NULL);
     jf_h_worker_start(&srv, "worker", debug_env, &w);
-    wait_started(&w);
+    jf_h_wait_started(&w);
     cr_assert(jf_h_publish(nc, "jobs.acme.diag.noop", "{\"note\":\"hi\"}", 13, "order-42", NULL));
     cr_assert_eq(wait_outcome(&w, "order-42", "job succeeded", 1), 1, "%s", jf_h_slurp(w.err_path));
     jf_h_sleep_ms(300);
@@ -135,7 +122,7 @@ Test(worker, same_id_twice_within_the_window_runs_once, .init = setup, .fini = t
 {
     jf_h_proc_t w;
 
-    provision();
+    jf_h_provision(&srv, NULL);
     cr_assert(jf_h_publish(nc, "jobs.acme.diag.noop", "{}", 2, "dup-1", NULL));
     cr_assert_not(jf_h_publish(nc, "jobs.acme.diag.noop", "{}", 2, "dup-1", NULL),
                   "the stream must report the second publish as a duplicate");
@@ -157,7 +144,7 @@ Test(worker, enqueue_command_runs_through_the_worker, .init = setup, .fini = tea
                                     "--json", "{}", NULL };
     char *out;
 
-    provision();
+    jf_h_provision(&srv, NULL);
     cr_assert_eq(jf_h_run(&srv, "enq", NULL, args, &p), 0, "%s", jf_h_slurp(p.err_path));
     out = jf_h_slurp(p.out_path);
     cr_assert(strstr(out, "enqueued diag.sleep id=cli-1") != NULL, "%s", out);
@@ -185,9 +172,9 @@ Test(worker, retryable_failure_is_retried_then_succeeds, .init = setup, .fini = 
     jf_h_proc_t w;
     const char *payload = "{\"retryable\":true,\"message\":\"flaky\",\"succeedOnAttempt\":3}";
 
-    provision();
+    jf_h_provision(&srv, NULL);
     jf_h_worker_start(&srv, "worker", debug_env, &w);
-    wait_started(&w);
+    jf_h_wait_started(&w);
     jf_h_publish(nc, "jobs.acme.diag.fail", payload, (int)strlen(payload), "flaky-1", NULL);
     cr_assert_eq(wait_outcome(&w, "flaky-1", "job succeeded", 1), 1, "%s", jf_h_slurp(w.err_path));
     cr_assert_eq(count_outcome(&w, "flaky-1", "job will be retried"), 2);
@@ -205,9 +192,9 @@ Test(worker, retries_stop_at_max_attempts, .init = setup, .fini = teardown)
     jf_h_proc_t w;
     const char *payload = "{\"retryable\":true,\"message\":\"always down\"}";
 
-    provision();
+    jf_h_provision(&srv, NULL);
     jf_h_worker_start(&srv, "worker", debug_env, &w);
-    wait_started(&w);
+    jf_h_wait_started(&w);
     jf_h_publish(nc, "jobs.acme.diag.fail", payload, (int)strlen(payload), "down-1", NULL);
     cr_assert_eq(wait_outcome(&w, "down-1", "job failed", 1), 1, "%s", jf_h_slurp(w.err_path));
     cr_assert_eq(count_outcome(&w, "down-1", "job will be retried"), 4);
@@ -227,9 +214,9 @@ Test(worker, terminal_failure_is_not_retried, .init = setup, .fini = teardown)
     int64_t     ack_pending;
     const char *payload = "{\"retryable\":false,\"message\":\"card declined\"}";
 
-    provision();
+    jf_h_provision(&srv, NULL);
     jf_h_worker_start(&srv, "worker", debug_env, &w);
-    wait_started(&w);
+    jf_h_wait_started(&w);
     jf_h_publish(nc, "jobs.acme.diag.fail", payload, (int)strlen(payload), "declined-1", NULL);
     cr_assert_eq(wait_outcome(&w, "declined-1", "job failed", 1), 1, "%s", jf_h_slurp(w.err_path));
     jf_h_sleep_ms(700);
@@ -281,9 +268,9 @@ Test(worker, bad_input_is_rejected_with_its_reason_and_the_worker_keeps_serving,
     memset(big, ' ', sizeof(big) - 1);
     big[0] = '{';
     big[sizeof(big) - 2] = '}';
-    provision();
+    jf_h_provision(&srv, NULL);
     jf_h_worker_start(&srv, "worker", env, &w);
-    wait_started(&w);
+    jf_h_wait_started(&w);
     for (size_t i = 0; i < n; i++) {
         const char *hdr[] = { "Content-Type", cases[i].ctype, NULL };
         jf_h_publish(nc, cases[i].subject, cases[i].data, (int)strlen(cases[i].data),
@@ -321,7 +308,7 @@ Test(worker, sigterm_with_jobs_in_flight_loses_none, .init = setup, .fini = tear
     char        id[32];
     int         done1, done2;
 
-    provision();
+    jf_h_provision(&srv, NULL);
     for (int i = 0; i < 12; i++) {
         snprintf(id, sizeof(id), "slow-%d", i);
         jf_h_publish(nc, "jobs.acme.diag.sleep", "{\"ms\":400}", 10, id, NULL);
@@ -354,7 +341,7 @@ Test(worker, a_job_overrunning_the_grace_is_given_back, .init = setup, .fini = t
     const char *const returned[] = { "\"msg\":\"job returned at shutdown\"", "long-1", NULL };
     jf_h_proc_t w, w2;
 
-    provision();
+    jf_h_provision(&srv, NULL);
     jf_h_publish(nc, "jobs.acme.diag.sleep", "{\"ms\":60000}", 12, "long-1", NULL);
     jf_h_worker_start(&srv, "w", env, &w);
     cr_assert_eq(jf_h_wait_lines(w.err_path, started, 1, 10000), 1);
@@ -376,9 +363,9 @@ Test(worker, survives_a_server_restart_and_pulls_again, .init = setup, .fini = t
     const char *const reconnected[] = { "\"msg\":\"reconnected to NATS\"", NULL };
     jf_h_proc_t w;
 
-    provision();
+    jf_h_provision(&srv, NULL);
     jf_h_worker_start(&srv, "worker", debug_env, &w);
-    wait_started(&w);
+    jf_h_wait_started(&w);
     jf_h_publish(nc, "jobs.acme.diag.noop", "{}", 2, "before-restart", NULL);
     cr_assert_eq(wait_outcome(&w, "before-restart", "job succeeded", 1), 1);
 
@@ -399,9 +386,9 @@ Test(worker, exits_when_its_consumer_is_deleted, .init = setup, .fini = teardown
     jf_h_proc_t w;
     int         rc;
 
-    provision();
+    jf_h_provision(&srv, NULL);
     jf_h_worker_start(&srv, "worker", debug_env, &w);
-    wait_started(&w);
+    jf_h_wait_started(&w);
     cr_assert_eq(natsConnection_JetStream(&js, nc, NULL), NATS_OK);
     cr_assert_eq(js_DeleteConsumer(js, "JOBS", "default", NULL, NULL), NATS_OK);
     jsCtx_Destroy(js);
