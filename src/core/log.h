@@ -44,7 +44,7 @@ void jf_log_fields(jf_log_level_t level, const jf_log_field_t *fields, size_t nf
                    const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 
 void jf_log_vfields(jf_log_level_t level, const jf_log_field_t *fields, size_t nfields,
-                    const char *fmt, va_list ap);
+                    const char *fmt, va_list ap) __attribute__((format(printf, 4, 0)));
 
 #define jf_log(level, ...) jf_log_fields((level), NULL, 0, __VA_ARGS__)
 #define jf_log_kv(level, msg, ...)                                              \

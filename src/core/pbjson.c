@@ -744,10 +744,19 @@ static jf_status_t decode_map_key(dctx_t *c, const ProtobufCFieldDescriptor *kf,
             return path_err(c->err, &c->path, JF_EDECODE, "map key is not true or false");
         *(protobuf_c_boolean *)member = strcmp(key, "true") == 0;
         return JF_OK;
-    default:
-        if (!parse_decimal(key, &neg, &mag, &overflow))
-            return path_err(c->err, &c->path, JF_EDECODE, "map key is not an integer");
+    default: {
+        /* Only the canonical spelling: "1" and "01" (or "0" and "-0") would
+         * otherwise be two JSON keys for one map key, a duplicate that
+         * JSON_REJECT_DUPLICATES cannot see. */
+        const char *d = key[0] == '-' ? key + 1 : key;
+        bool canonical = d[0] != '\0' && strspn(d, "0123456789") == strlen(d) &&
+                         (d[0] != '0' || (d[1] == '\0' && d == key));
+        if (!canonical || !parse_decimal(key, &neg, &mag, &overflow))
+            return path_err(c->err, &c->path, JF_EDECODE,
+                            "map key is not an integer in canonical form (no sign on 0, no "
+                            "leading zeros)");
         return store_integer(c, kf, neg, mag, overflow, NULL, key, member);
+    }
     }
 }
 

@@ -127,12 +127,18 @@ jf_status_t jf_time_parse_since(const char *s, int64_t now_ms, int64_t *out, jf_
 
 const char *jf_time_format_ms(int64_t ms, char *buf, size_t size)
 {
-    time_t    t = (time_t)(ms / 1000);
+    int64_t   secs = ms / 1000, frac = ms % 1000;
+    time_t    t;
     struct tm tm;
-    size_t    n;
 
+    if (frac < 0) {     /* before 1970: C division truncates toward zero */
+        frac += 1000;
+        secs--;
+    }
+    t = (time_t)secs;
     gmtime_r(&t, &tm);
-    n = strftime(buf, size, "%Y-%m-%dT%H:%M:%S", &tm);
-    snprintf(buf + n, size - n, ".%03dZ", (int)(ms % 1000));
+    /* %04d rather than strftime's %Y, which does not pad years below 1000 */
+    snprintf(buf, size, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
+             tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int)frac);
     return buf;
 }

@@ -575,6 +575,8 @@ ParameterizedTestParameters(pbjson, rejects_bad_input)
         { "{\"labels\":{\"a\":1,\"b\":\"x\"}}", JF_EDECODE, "field 'labels[b]'", 0 },
         { "{\"labels\":{\"a\":null}}", JF_EDECODE, "field 'labels[a]': map value is null", 0 },
         { "{\"byId\":{\"x\":{}}}", JF_EDECODE, "field 'by_id[x]': map key is not an integer", 0 },
+        { "{\"byId\":{\"1\":{},\"01\":{}}}", JF_EDECODE, "field 'by_id[01]': map key is not an integer in canonical form", 0 },
+        { "{\"byId\":{\"0\":{},\"-0\":{}}}", JF_EDECODE, "field 'by_id[-0]': map key is not an integer in canonical form", 0 },
         { "{\"byId\":{\"1\":{\"nope\":1}}}", JF_EDECODE, "unknown field 'by_id[1].nope'", 0 },
         { "{\"state\":true}", JF_EDECODE, "field 'state': expected an enum name or number", 0 },
         /* out of range */

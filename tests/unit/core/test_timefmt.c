@@ -43,3 +43,13 @@ Test(timefmt, formats_and_round_trips)
     cr_assert_eq(jf_time_parse_ms(buf, &back, NULL), JF_OK);
     cr_assert_eq(back, 1795939200250LL);
 }
+
+Test(timefmt, formats_times_before_1970_and_early_years)
+{
+    char    buf[40];
+    int64_t ms;
+
+    cr_assert_str_eq(jf_time_format_ms(-500, buf, sizeof(buf)), "1969-12-31T23:59:59.500Z");
+    cr_assert_eq(jf_time_parse_ms("1012-02-29T00:00:00.123Z", &ms, NULL), JF_OK);
+    cr_assert_str_eq(jf_time_format_ms(ms, buf, sizeof(buf)), "1012-02-29T00:00:00.123Z");
+}
