@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include <criterion/criterion.h>
+#include <jansson.h>
 
 #include <jetfleet/v1/ledger.pb-c.h>
 
@@ -120,10 +121,40 @@ void jf_h_server_restart(jf_h_server_t *s, int down_ms)
     cr_assert(server_spawn(s), "nats-server did not restart on port %d", s->port);
 }
 
+/* Every worker started in this test, so that teardown can hold each of
+ * their log lines to the promise of one JSON object per line. */
+static char worker_logs[64][300];
+static int  nworker_logs;
+
+static void check_json_logs(void)
+{
+    for (int i = 0; i < nworker_logs; i++) {
+        char *text = jf_h_slurp(worker_logs[i]);
+        char *line = text, *nl;
+        int   n = 1;
+
+        /* complete lines only: a worker killed mid-write may leave a tail */
+        for (; (nl = strchr(line, '\n')) != NULL; line = nl + 1, n++) {
+            json_error_t e;
+            json_t      *o;
+            *nl = '\0';
+            o = json_loads(line, 0, &e);
+            cr_assert(o != NULL && json_is_object(o) && json_is_string(json_object_get(o, "ts")) &&
+                      json_is_string(json_object_get(o, "level")) &&
+                      json_is_string(json_object_get(o, "msg")),
+                      "%s:%d is not a JSON log line: '%.300s'", worker_logs[i], n, line);
+            json_decref(o);
+        }
+        free(text);
+    }
+    nworker_logs = 0;
+}
+
 void jf_h_server_stop(jf_h_server_t *s)
 {
     char cmd[320];
 
+    check_json_logs();
     if (s->pid > 0) {
         kill(s->pid, SIGTERM);
         waitpid(s->pid, NULL, 0);
@@ -209,6 +240,13 @@ void jf_h_worker_start(const jf_h_server_t *s, const char *tag, const char *cons
     proc_paths(s, tag, out);
     out->pid = spawn(argv, envp, out->out_path, out->err_path);
     free(envp);
+    if (nworker_logs < 64) {
+        bool seen = false;
+        for (int i = 0; i < nworker_logs && !seen; i++)
+            seen = strcmp(worker_logs[i], out->err_path) == 0;
+        if (!seen)
+            snprintf(worker_logs[nworker_logs++], sizeof(worker_logs[0]), "%s", out->err_path);
+    }
 }
 
 int jf_h_proc_stop(jf_h_proc_t *p, int sig, int timeout_ms)
