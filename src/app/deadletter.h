@@ -48,6 +48,7 @@
 #define JF_HDR_DEAD_AT          "Jf-Dead-At"
 #define JF_HDR_WORKER           "Jf-Worker"
 #define JF_HDR_NOT_BEFORE       "Jf-Not-Before"
+#define JF_HDR_SIGNATURE        "Jf-Signature"
 
 /* The headers a replay removes again (NULL-terminated). */
 extern const char *const jf_deadletter_headers[];

@@ -343,10 +343,36 @@ static const jf_job_type_t *prepare(msg_ctx_t *c, ProtobufCMessage **ret_payload
         return NULL;
     }
 
-    /* 5. authorization */
+    /* 5. authorization: allow-list, tenant policy, signature */
     if (jf_authz_check(w->authz, c->subj.tenant, c->subj.type, jt, &err) != JF_OK) {
         reject(c, JF_EDENIED, jf_err_msg(&err));
         return NULL;
+    }
+    {
+        pthread_rwlock_t  *mu = (pthread_rwlock_t *)&w->sec_mu;
+        const char *const *keys;
+        size_t             nkeys;
+        jf_status_t        st = JF_OK;
+
+        pthread_rwlock_rdlock(mu);
+        if (w->policy != NULL) {
+            st = jf_policy_check(w->policy, c->subj.tenant, c->subj.type,
+                                 jf_jsmsg_len(c->msg), &err);
+            if (st == JF_OK &&
+                jf_policy_requires_signature(w->policy, c->subj.tenant, &keys, &nkeys))
+                st = jf_signature_verify(jf_jsmsg_header(c->msg, JF_HDR_SIGNATURE),
+                                         jf_jsmsg_subject(c->msg), c->job_id,
+                                         jf_jsmsg_data(c->msg), jf_jsmsg_len(c->msg),
+                                         keys, nkeys, w->secrets, &err);
+        }
+        pthread_rwlock_unlock(mu);   /* keys were borrowed from the policy: used above only */
+        if (st != JF_OK) {
+            if (jf_status_retryable(st))   /* a libcrypto failure, not the job's fault */
+                retry_later(c, "signature check failed in libcrypto; will retry", &err);
+            else
+                reject(c, st, jf_err_msg(&err));   /* JF_EDENIED or JF_ETOOBIG */
+            return NULL;
+        }
     }
 
     /* 6. schedule: not due yet means a NAK that no attempt is charged for */

@@ -348,6 +348,37 @@ static void on_pull_event(jf_pull_event_t ev, const char *detail, void *arg)
     }
 }
 
+/* ---- SIGHUP: reload the tenant policy and the secrets --------------------------------- */
+
+/* Load both anew; swap them in only when both are valid, so a bad file
+ * keeps the running policy (and says why). */
+static void reload_security(jf_worker_t *w, const jf_config_t *cfg)
+{
+    jf_policy_t  *np = NULL, *op;
+    jf_secrets_t *ns = NULL, *os;
+    jf_err_t      err = { 0 };
+
+    if ((cfg->secrets_dir[0] != '\0' && jf_secrets_load(cfg->secrets_dir, &ns, &err) != JF_OK) ||
+        (cfg->policy_file[0] != '\0' && (jf_policy_load(cfg->policy_file, &np, &err) != JF_OK ||
+                                          jf_policy_check_keys(np, ns, &err) != JF_OK))) {
+        jf_log_kv(JF_LOG_ERROR, "reload failed; keeping the current policy and secrets",
+                  JF_LS("error", jf_err_msg(&err)));
+        jf_policy_destroy(np);
+        jf_secrets_destroy(ns);
+        return;
+    }
+    pthread_rwlock_wrlock(&w->sec_mu);
+    op = w->policy;
+    os = w->secrets;
+    w->policy = np;
+    w->secrets = ns;
+    pthread_rwlock_unlock(&w->sec_mu);
+    jf_policy_destroy(op);
+    jf_secrets_destroy(os);   /* wipes the old values */
+    jf_log_kv(JF_LOG_INFO, "policy and secrets reloaded", JF_LS("policy_file", cfg->policy_file),
+              JF_LN("secrets", ns ? (int64_t)jf_secrets_count(ns) : 0));
+}
+
 /* ---- metrics, health and the process title ------------------------------------------ */
 
 static void set_body(jf_http_reply_t *r, int status, const char *text)
@@ -522,6 +553,7 @@ int jf_cmd_worker(int argc, char **argv)
 
     memset(&w, 0, sizeof(w));
     w.cfg = &cfg;
+    pthread_rwlock_init(&w.sec_mu, NULL);
     pthread_mutex_init(&w.qmu, NULL);
     pthread_cond_init(&w.qcond, NULL);
     if (cfg.worker_id[0] != '\0') {
@@ -560,6 +592,13 @@ int jf_cmd_worker(int argc, char **argv)
         }
     }
 
+    if ((cfg.secrets_dir[0] != '\0' && jf_secrets_load(cfg.secrets_dir, &w.secrets, &err) != JF_OK) ||
+        (cfg.policy_file[0] != '\0' && (jf_policy_load(cfg.policy_file, &w.policy, &err) != JF_OK ||
+                                         jf_policy_check_keys(w.policy, w.secrets, &err) != JF_OK))) {
+        jf_log_kv(JF_LOG_ERROR, "invalid policy or secrets", JF_LS("error", jf_err_msg(&err)));
+        rc = JF_EXIT_USAGE;
+        goto out;
+    }
     if (jf_metrics_create(&w.metrics, JF_VERSION) != JF_OK) {
         jf_log(JF_LOG_ERROR, "out of memory");
         goto out;
@@ -677,7 +716,7 @@ int jf_cmd_worker(int argc, char **argv)
             break;
         }
         if (sig == SIGHUP)
-            jf_log(JF_LOG_INFO, "SIGHUP received: nothing to reload in this version");
+            reload_security(&w, &cfg);
         if (sig < 0 && errno != EINTR)
             break;
     }
@@ -731,6 +770,9 @@ out:
         free(w.queue);
         free(w.tenants);
         jf_metrics_destroy(w.metrics);
+        jf_policy_destroy(w.policy);
+        jf_secrets_destroy(w.secrets);
+        pthread_rwlock_destroy(&w.sec_mu);
         jf_registry_destroy(w.reg);
         jf_authz_destroy(w.authz);
         jf_config_free(&cfg);

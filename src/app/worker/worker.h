@@ -28,6 +28,9 @@
 #include "core/pull.h"
 #include "core/telemetry.h"
 #include "security/authz.h"
+#include "security/policy.h"
+#include "security/secrets.h"
+#include "security/signature.h"
 #include "shared/ids.h"
 
 typedef struct jf_arena jf_arena_t;
@@ -61,6 +64,9 @@ typedef struct jf_worker {
     const jf_config_t *cfg;
     jf_registry_t     *reg;
     jf_authz_t        *authz;
+    pthread_rwlock_t   sec_mu;        /* guards policy and secrets against SIGHUP swaps */
+    jf_policy_t       *policy;        /* NULL: JF_POLICY_FILE empty */
+    jf_secrets_t      *secrets;       /* NULL: JF_SECRETS_DIR empty */
     jf_nats_t         *nc;
     jf_pull_t         *pull;
     jf_ledger_t       *ledger;
