@@ -34,6 +34,7 @@ typedef struct jf_cmd {
 int jf_cmd_worker(int argc, char **argv);
 int jf_cmd_provision(int argc, char **argv);
 int jf_cmd_enqueue(int argc, char **argv);
+int jf_cmd_lag(int argc, char **argv);
 int jf_cmd_dlq_list(int argc, char **argv);
 int jf_cmd_dlq_replay(int argc, char **argv);
 int jf_cmd_dlq_purge(int argc, char **argv);

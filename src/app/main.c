@@ -15,6 +15,7 @@ static const jf_cmd_t commands[] = {
     { "worker",        "run one worker process",                              jf_cmd_worker },
     { "provision",     "create or update streams, consumers and KV buckets",  jf_cmd_provision },
     { "enqueue",       "publish a job (next to `nats pub`)",                  jf_cmd_enqueue },
+    { "lag",           "a pool's lag: num_pending + num_ack_pending, as KEDA reads it", jf_cmd_lag },
     { "dlq list",      "list dead letters, with filters",                     jf_cmd_dlq_list },
     { "dlq replay",    "publish dead letters again as new jobs",              jf_cmd_dlq_replay },
     { "dlq purge",     "delete dead letters",                                 jf_cmd_dlq_purge },
