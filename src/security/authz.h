@@ -5,8 +5,8 @@
  * handler runs; modules only ever see jobs that passed. The tenant token of
  * the subject is authenticated by NATS publish permissions (DESIGN.md 4);
  * this layer decides whether this worker may run that tenant's job of that
- * type. The full per-tenant policy file arrives with the security issue;
- * the rules here are the ones every deployment needs from day one.
+ * type. These are the rules every deployment needs from day one; the
+ * per-tenant policy file (policy.h) and signatures (signature.h) add to them.
  */
 #ifndef JF_SECURITY_AUTHZ_H
 #define JF_SECURITY_AUTHZ_H

@@ -166,8 +166,7 @@ static char *lag_fails(const char *tag, const char *const *args, int want_rc)
 
 /* ---- the lag, from both sources ------------------------------------------------------ */
 
-Test(lag, backlog_from_api_and_monitor_then_drained, .init = setup, .fini = teardown,
-     .timeout = 120)
+Test(lag, backlog_from_api_and_monitor_then_drained, .init = setup, .fini = teardown)
 {
     const char *const monitor_args[] = { "--monitor", monitor, NULL };
     const char *const text_args[] = { "lag", NULL };
@@ -233,7 +232,7 @@ Test(lag, backlog_from_api_and_monitor_then_drained, .init = setup, .fini = tear
 
 /* ---- not found: exit 4, never a zero ------------------------------------------------------ */
 
-Test(lag, missing_stream_consumer_account_exit_4, .init = setup, .fini = teardown, .timeout = 60)
+Test(lag, missing_stream_consumer_account_exit_4, .init = setup, .fini = teardown)
 {
     const char *const no_stream[] = { "lag", NULL };
     const char *const no_stream_mon[] = { "lag", "--monitor", monitor, NULL };
@@ -269,7 +268,7 @@ Test(lag, missing_stream_consumer_account_exit_4, .init = setup, .fini = teardow
 
 /* ---- usage: exit 2 ------------------------------------------------------------------------ */
 
-Test(lag, bad_options_exit_2, .init = setup, .fini = teardown, .timeout = 60)
+Test(lag, bad_options_exit_2, .init = setup, .fini = teardown)
 {
     const char *const unknown[] = { "lag", "--bogus", NULL };
     const char *const extra[] = { "lag", "JOBS", NULL };
@@ -296,7 +295,7 @@ Test(lag, bad_options_exit_2, .init = setup, .fini = teardown, .timeout = 60)
 
 /* ---- unavailable: exit 3 --------------------------------------------------------------------- */
 
-Test(lag, dead_server_exit_3, .init = setup, .fini = teardown, .timeout = 60)
+Test(lag, dead_server_exit_3, .init = setup, .fini = teardown)
 {
     const char *const api[] = { "lag", NULL };
     const char *const mon[] = { "lag", "--monitor", monitor, NULL };

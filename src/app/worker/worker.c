@@ -570,7 +570,7 @@ int jf_cmd_worker(int argc, char **argv)
     sigemptyset(&sigs);
     sigaddset(&sigs, SIGTERM);
     sigaddset(&sigs, SIGINT);
-    sigaddset(&sigs, SIGHUP);   /* reserved for reloading policy; never fatal */
+    sigaddset(&sigs, SIGHUP);   /* reloads the policy and secrets; never fatal */
     pthread_sigmask(SIG_BLOCK, &sigs, NULL);
     signal(SIGPIPE, SIG_IGN);
 

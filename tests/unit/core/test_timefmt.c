@@ -1,6 +1,8 @@
 /*
  * test_timefmt.c - Jf-Not-Before and --since times.
  */
+#include <string.h>
+
 #include <criterion/criterion.h>
 
 #include "core/timefmt.h"
@@ -52,4 +54,21 @@ Test(timefmt, formats_times_before_1970_and_early_years)
     cr_assert_str_eq(jf_time_format_ms(-500, buf, sizeof(buf)), "1969-12-31T23:59:59.500Z");
     cr_assert_eq(jf_time_parse_ms("1012-02-29T00:00:00.123Z", &ms, NULL), JF_OK);
     cr_assert_str_eq(jf_time_format_ms(ms, buf, sizeof(buf)), "1012-02-29T00:00:00.123Z");
+}
+
+Test(timefmt, since_takes_durations_times_and_unix_ms)
+{
+    int64_t  ms;
+    jf_err_t err = { 0 };
+
+    cr_assert_eq(jf_time_parse_since("30m", 10000000, &ms, NULL), JF_OK);
+    cr_assert_eq(ms, 10000000 - 1800000);
+    cr_assert_eq(jf_time_parse_since("2026-11-29T08:00:00Z", 0, &ms, NULL), JF_OK);
+    cr_assert_eq(ms, 1795939200000LL);
+    cr_assert_eq(jf_time_parse_since("1795939200000", 0, &ms, NULL), JF_OK);
+    cr_assert_eq(ms, 1795939200000LL);
+    cr_assert_eq(jf_time_parse_since("2026-13-01T00:00:00Z", 0, &ms, &err), JF_EINVAL);
+    cr_assert(strstr(err.msg, "not a valid RFC 3339 time") != NULL, "%s", err.msg);
+    cr_assert_eq(jf_time_parse_since("soon", 0, &ms, &err), JF_EINVAL);
+    cr_assert(strstr(err.msg, "neither a duration") != NULL, "%s", err.msg);
 }
