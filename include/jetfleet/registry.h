@@ -36,7 +36,10 @@ jf_status_t jf_registry_provide(jf_registry_t *reg, const char *name,
                                 const jf_service_t *svc);
 
 /* Look up a service. On success *out is filled; on failure it is left
- * untouched and JF_ENOTFOUND is returned. */
+ * untouched and JF_ENOTFOUND is returned, or JF_EDENIED when the calling
+ * module did not declare the contract in its requires (or provides) list:
+ * every dependency between modules is declared, so start-up and the gates
+ * see it. */
 jf_status_t jf_registry_get(const jf_registry_t *reg, const char *name,
                             jf_service_t *out);
 

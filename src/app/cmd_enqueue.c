@@ -166,7 +166,7 @@ int jf_cmd_enqueue(int argc, char **argv)
         rc = JF_EXIT_FAIL;
         goto out;
     }
-    jt = jf_registry_find_type(reg, type, NULL, NULL);
+    jt = jf_registry_find_type(reg, type, NULL, NULL, NULL);
     if (jt == NULL) {
         jf_cli_error("enqueue: unknown job type '%s'; `jetfleet modules` lists them", type);
         goto out;

@@ -21,8 +21,16 @@
 #define MAX_SERVICES 256
 #define MAX_TYPES 1024
 
+/* What one module sees of the registry: the root, and who is asking, so
+ * that a module reaches only the contracts it declared (DESIGN.md 3). The
+ * runtime holds the root view, whose owner is NULL. */
+struct jf_registry {
+    struct reg_root   *r;
+    const jf_module_t *owner;
+};
+
 struct jf_module_ctx {
-    jf_registry_t     *reg;
+    struct jf_registry view;    /* this module's view of the registry */
     const jf_module_t *mod;
     void              *state;
     bool               initialised;
@@ -41,7 +49,8 @@ struct type_entry {
     struct jf_module_ctx *mctx;
 };
 
-struct jf_registry {
+struct reg_root {
+    struct jf_registry   self;                /* the runtime's view: owner NULL */
     struct jf_module_ctx mods[MAX_MODULES];   /* in init order */
     size_t               nmods;
     struct service       services[MAX_SERVICES];
@@ -54,11 +63,13 @@ struct jf_registry {
 
 jf_status_t jf_registry_create(jf_registry_t **out)
 {
-    jf_registry_t *reg = calloc(1, sizeof(*reg));
+    struct reg_root *r = calloc(1, sizeof(*r));
 
-    if (reg == NULL)
+    if (r == NULL)
         return JF_ENOMEM;
-    *out = reg;
+    r->self.r = r;
+    r->self.owner = NULL;
+    *out = &r->self;
     return JF_OK;
 }
 
@@ -66,8 +77,8 @@ void jf_registry_destroy(jf_registry_t *reg)
 {
     if (reg == NULL)
         return;
-    free(reg->types);
-    free(reg);
+    free(reg->r->types);
+    free(reg->r);
 }
 
 /* ---- validation --------------------------------------------------------------- */
@@ -126,7 +137,7 @@ jf_status_t jf_registry_add_modules(jf_registry_t *reg, const jf_module_t *const
     size_t      ntypes = 0;
     jf_status_t st;
 
-    if (reg->nmods != 0)
+    if (reg->r->nmods != 0)
         return jf_err_set(err, JF_ESTATE, "modules were already added");
     if (n > MAX_MODULES)
         return jf_err_set(err, JF_EINVAL, "too many modules (%zu, limit %d)", n, MAX_MODULES);
@@ -166,7 +177,7 @@ jf_status_t jf_registry_add_modules(jf_registry_t *reg, const jf_module_t *const
 
     /* Init order: repeatedly place a module whose providers are all placed
      * (Kahn's algorithm). If none can be placed, the rest form a cycle. */
-    while (reg->nmods < n) {
+    while (reg->r->nmods < n) {
         bool progress = false;
         for (size_t i = 0; i < n; i++) {
             bool ready = !placed[i];
@@ -179,15 +190,16 @@ jf_status_t jf_registry_add_modules(jf_registry_t *reg, const jf_module_t *const
             if (!ready)
                 continue;
             placed[i] = true;
-            reg->mods[reg->nmods].reg = reg;
-            reg->mods[reg->nmods].mod = table[i];
-            reg->nmods++;
+            reg->r->mods[reg->r->nmods].view.r = reg->r;
+            reg->r->mods[reg->r->nmods].view.owner = table[i];
+            reg->r->mods[reg->r->nmods].mod = table[i];
+            reg->r->nmods++;
             progress = true;
         }
         if (!progress) {
             for (size_t i = 0; i < n; i++)
                 if (!placed[i]) {
-                    reg->nmods = 0;
+                    reg->r->nmods = 0;
                     return jf_err_set(err, JF_EINVAL, "service requirements form a cycle "
                                       "through module '%s'", table[i]->name);
                 }
@@ -195,29 +207,29 @@ jf_status_t jf_registry_add_modules(jf_registry_t *reg, const jf_module_t *const
     }
 
     if (ntypes > MAX_TYPES) {
-        reg->nmods = 0;
+        reg->r->nmods = 0;
         return jf_err_set(err, JF_EINVAL, "too many job types (%zu)", ntypes);
     }
-    reg->types = calloc(ntypes ? ntypes : 1, sizeof(*reg->types));
-    if (reg->types == NULL) {
-        reg->nmods = 0;
+    reg->r->types = calloc(ntypes ? ntypes : 1, sizeof(*reg->r->types));
+    if (reg->r->types == NULL) {
+        reg->r->nmods = 0;
         return jf_err_set(err, JF_ENOMEM, "out of memory");
     }
-    for (size_t i = 0; i < reg->nmods; i++) {
-        const jf_module_t *m = reg->mods[i].mod;
+    for (size_t i = 0; i < reg->r->nmods; i++) {
+        const jf_module_t *m = reg->r->mods[i].mod;
         for (const jf_job_type_t *t = m->job_types; t != NULL && t->action != NULL; t++) {
-            struct type_entry *e = &reg->types[reg->ntypes];
+            struct type_entry *e = &reg->r->types[reg->r->ntypes];
             snprintf(e->name, sizeof(e->name), "%s.%s", m->name, t->action);
-            for (size_t k = 0; k < reg->ntypes; k++)
-                if (strcmp(reg->types[k].name, e->name) == 0) {
-                    reg->nmods = 0;
-                    reg->ntypes = 0;
+            for (size_t k = 0; k < reg->r->ntypes; k++)
+                if (strcmp(reg->r->types[k].name, e->name) == 0) {
+                    reg->r->nmods = 0;
+                    reg->r->ntypes = 0;
                     return jf_err_set(err, JF_EEXIST, "job type '%s' is declared twice",
                                       e->name);
                 }
             e->type = t;
-            e->mctx = &reg->mods[i];
-            reg->ntypes++;
+            e->mctx = &reg->r->mods[i];
+            reg->r->ntypes++;
         }
     }
     return JF_OK;
@@ -227,15 +239,15 @@ jf_status_t jf_registry_add_modules(jf_registry_t *reg, const jf_module_t *const
 
 jf_status_t jf_registry_init_modules(jf_registry_t *reg, jf_err_t *err)
 {
-    for (size_t i = 0; i < reg->nmods; i++) {
-        struct jf_module_ctx *mc = &reg->mods[i];
+    for (size_t i = 0; i < reg->r->nmods; i++) {
+        struct jf_module_ctx *mc = &reg->r->mods[i];
         const jf_module_t    *m = mc->mod;
         jf_status_t           st = JF_OK;
 
         if (m->init != NULL) {
-            reg->initialising = m;
+            reg->r->initialising = m;
             st = m->init(mc);
-            reg->initialising = NULL;
+            reg->r->initialising = NULL;
         }
         if (st != JF_OK) {
             jf_registry_shutdown_modules(reg);
@@ -257,15 +269,15 @@ jf_status_t jf_registry_init_modules(jf_registry_t *reg, jf_err_t *err)
 
 void jf_registry_shutdown_modules(jf_registry_t *reg)
 {
-    for (size_t i = reg->nmods; i-- > 0;) {
-        struct jf_module_ctx *mc = &reg->mods[i];
+    for (size_t i = reg->r->nmods; i-- > 0;) {
+        struct jf_module_ctx *mc = &reg->r->mods[i];
         if (!mc->initialised)
             continue;
         if (mc->mod->shutdown != NULL)
             mc->mod->shutdown(mc);
         mc->initialised = false;
     }
-    reg->nservices = 0;
+    reg->r->nservices = 0;
 }
 
 /* ---- services ------------------------------------------------------------------------ */
@@ -274,17 +286,20 @@ jf_status_t jf_registry_provide(jf_registry_t *reg, const char *name, const jf_s
 {
     if (reg == NULL || name == NULL || svc == NULL || svc->vtable == NULL)
         return JF_EINVAL;
-    if (reg->initialising == NULL || !list_has(reg->initialising->provides, name))
+    /* Only the module being initialised, through its own view (or the
+     * runtime's), and only a contract it declared. */
+    if (reg->r->initialising == NULL || !list_has(reg->r->initialising->provides, name) ||
+        (reg->owner != NULL && reg->owner != reg->r->initialising))
         return JF_EDENIED;
-    for (size_t i = 0; i < reg->nservices; i++)
-        if (strcmp(reg->services[i].name, name) == 0)
+    for (size_t i = 0; i < reg->r->nservices; i++)
+        if (strcmp(reg->r->services[i].name, name) == 0)
             return JF_EEXIST;
-    if (reg->nservices == MAX_SERVICES)
+    if (reg->r->nservices == MAX_SERVICES)
         return JF_ENOMEM;
-    reg->services[reg->nservices].name = name;
-    reg->services[reg->nservices].provider = reg->initialising;
-    reg->services[reg->nservices].svc = *svc;
-    reg->nservices++;
+    reg->r->services[reg->r->nservices].name = name;
+    reg->r->services[reg->r->nservices].provider = reg->r->initialising;
+    reg->r->services[reg->r->nservices].svc = *svc;
+    reg->r->nservices++;
     return JF_OK;
 }
 
@@ -292,9 +307,15 @@ jf_status_t jf_registry_get(const jf_registry_t *reg, const char *name, jf_servi
 {
     if (reg == NULL || name == NULL)
         return JF_EINVAL;
-    for (size_t i = 0; i < reg->nservices; i++)
-        if (strcmp(reg->services[i].name, name) == 0) {
-            *out = reg->services[i].svc;
+    /* A module reaches only what it requires (or provides itself): an
+     * undeclared dependency would escape the start-up checks and the
+     * madge gate's module graph. */
+    if (reg->owner != NULL && !list_has(reg->owner->requires, name) &&
+        !list_has(reg->owner->provides, name))
+        return JF_EDENIED;
+    for (size_t i = 0; i < reg->r->nservices; i++)
+        if (strcmp(reg->r->services[i].name, name) == 0) {
+            *out = reg->r->services[i].svc;
             return JF_OK;
         }
     return JF_ENOTFOUND;
@@ -304,33 +325,36 @@ jf_status_t jf_registry_get(const jf_registry_t *reg, const char *name, jf_servi
 
 const jf_job_type_t *jf_registry_find_type(const jf_registry_t *reg, const char *type,
                                            const jf_module_t **ret_module,
-                                           void **ret_module_state)
+                                           void **ret_module_state,
+                                           const jf_registry_t **ret_view)
 {
-    for (size_t i = 0; i < reg->ntypes; i++)
-        if (strcmp(reg->types[i].name, type) == 0) {
+    for (size_t i = 0; i < reg->r->ntypes; i++)
+        if (strcmp(reg->r->types[i].name, type) == 0) {
             if (ret_module != NULL)
-                *ret_module = reg->types[i].mctx->mod;
+                *ret_module = reg->r->types[i].mctx->mod;
             if (ret_module_state != NULL)
-                *ret_module_state = reg->types[i].mctx->state;
-            return reg->types[i].type;
+                *ret_module_state = reg->r->types[i].mctx->state;
+            if (ret_view != NULL)
+                *ret_view = &reg->r->types[i].mctx->view;
+            return reg->r->types[i].type;
         }
     return NULL;
 }
 
 void jf_registry_each_type(const jf_registry_t *reg, jf_registry_type_fn fn, void *arg)
 {
-    for (size_t i = 0; i < reg->ntypes; i++)
-        fn(reg->types[i].mctx->mod, reg->types[i].type, arg);
+    for (size_t i = 0; i < reg->r->ntypes; i++)
+        fn(reg->r->types[i].mctx->mod, reg->r->types[i].type, arg);
 }
 
 void jf_registry_each_dep(const jf_registry_t *reg, jf_registry_dep_fn fn, void *arg)
 {
-    for (size_t i = 0; i < reg->nmods; i++) {
-        const jf_module_t *m = reg->mods[i].mod;
+    for (size_t i = 0; i < reg->r->nmods; i++) {
+        const jf_module_t *m = reg->r->mods[i].mod;
         for (const char *const *r = m->requires; r != NULL && *r != NULL; r++)
-            for (size_t j = 0; j < reg->nmods; j++)
-                if (list_has(reg->mods[j].mod->provides, *r))
-                    fn(m->name, *r, reg->mods[j].mod->name, arg);
+            for (size_t j = 0; j < reg->r->nmods; j++)
+                if (list_has(reg->r->mods[j].mod->provides, *r))
+                    fn(m->name, *r, reg->r->mods[j].mod->name, arg);
     }
 }
 
@@ -338,21 +362,21 @@ size_t jf_registry_modules(const jf_registry_t *reg, const jf_module_t **out, si
 {
     size_t i;
 
-    for (i = 0; i < reg->nmods && i < max; i++)
-        out[i] = reg->mods[i].mod;
-    return reg->nmods;
+    for (i = 0; i < reg->r->nmods && i < max; i++)
+        out[i] = reg->r->mods[i].mod;
+    return reg->r->nmods;
 }
 
 /* ---- the module context (include/jetfleet/module.h) --------------------------------------- */
 
 jf_registry_t *jf_module_registry(jf_module_ctx_t *mctx)
 {
-    return mctx->reg;
+    return &mctx->view;
 }
 
 void jf_registry_set_config(jf_registry_t *reg, const struct jf_config *cfg)
 {
-    reg->cfg = cfg;
+    reg->r->cfg = cfg;
 }
 
 const char *jf_module_setting(const jf_module_ctx_t *mctx, const char *name)
@@ -360,9 +384,9 @@ const char *jf_module_setting(const jf_module_ctx_t *mctx, const char *name)
     const jf_cfg_var_t *v = jf_config_var(name);
     struct jf_module_ctx *m = (struct jf_module_ctx *)mctx;   /* the buffer is ours */
 
-    if (v == NULL || mctx->reg->cfg == NULL)
+    if (v == NULL || mctx->view.r->cfg == NULL)
         return NULL;
-    return jf_config_format(mctx->reg->cfg, v, m->setting, sizeof(m->setting));
+    return jf_config_format(mctx->view.r->cfg, v, m->setting, sizeof(m->setting));
 }
 
 void jf_module_set_state(jf_module_ctx_t *mctx, void *state)

@@ -39,11 +39,14 @@ jf_status_t jf_registry_init_modules(jf_registry_t *reg, jf_err_t *err);
 /* Call shutdown in reverse init order. Idempotent. */
 void jf_registry_shutdown_modules(jf_registry_t *reg);
 
-/* A registered job type by "<module>.<action>", with its module's state.
- * NULL when unknown. */
+/* A registered job type by "<module>.<action>", with its module's state
+ * and the module's view of the registry (what jf_job_registry() hands
+ * its handlers: it reaches only the contracts the module declared). NULL
+ * when unknown. Any ret_ may be NULL. */
 const jf_job_type_t *jf_registry_find_type(const jf_registry_t *reg, const char *type,
                                            const jf_module_t **ret_module,
-                                           void **ret_module_state);
+                                           void **ret_module_state,
+                                           const jf_registry_t **ret_view);
 
 /* Visit every job type, in table order. */
 typedef void (*jf_registry_type_fn)(const jf_module_t *mod, const jf_job_type_t *type,

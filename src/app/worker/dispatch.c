@@ -288,7 +288,7 @@ static content_type_t content_type(const char *ct)
 /* Steps 1-7: everything that needs no ledger. Returns the job type and the
  * decoded payload, or NULL when the message was already finished. */
 static const jf_job_type_t *prepare(msg_ctx_t *c, ProtobufCMessage **ret_payload,
-                                    void **ret_mstate)
+                                    void **ret_mstate, const jf_registry_t **ret_view)
 {
     const jf_worker_t   *w = c->w;
     const jf_config_t   *cfg = w->cfg;
@@ -335,7 +335,7 @@ static const jf_job_type_t *prepare(msg_ctx_t *c, ProtobufCMessage **ret_payload
     }
 
     /* 4. type */
-    jt = jf_registry_find_type(w->reg, c->subj.type, NULL, ret_mstate);
+    jt = jf_registry_find_type(w->reg, c->subj.type, NULL, ret_mstate, ret_view);
     if (jt == NULL) {
         snprintf(reason, sizeof(reason), "unknown job type '%s' (no module '%s' with action '%s')",
                  c->subj.type, c->subj.module, c->subj.action);
@@ -630,11 +630,12 @@ void jf_dispatch(jf_worker_t *w, jf_slot_t *slot, jf_jsmsg_t *msg)
     const jf_job_type_t *jt;
     ProtobufCMessage    *payload = NULL;
     void                *mstate = NULL;
+    const jf_registry_t *view = NULL;
 
     c.meta = jf_jsmsg_meta(msg);
     c.t0_us = jf_clock_mono_us();
 
-    jt = prepare(&c, &payload, &mstate);
+    jt = prepare(&c, &payload, &mstate, &view);
     if (jt == NULL || !admit(&c, jt))
         goto done;
 
@@ -651,7 +652,7 @@ void jf_dispatch(jf_worker_t *w, jf_slot_t *slot, jf_jsmsg_t *msg)
             .deadline_ms = jf_clock_now_ms() + deadline,
             .deadline_mono_ms = start_mono + deadline,
             .arena = slot->arena,
-            .registry = w->reg,
+            .registry = view,   /* the module's view: its declared contracts only */
             .module_state = mstate,
             .shutting_down = &w->cancel,
             .header = header_of,

@@ -108,9 +108,9 @@ Test(registry, inits_providers_first_and_shuts_down_in_reverse)
     cr_assert_eq(add(table, 2, &err, &reg), JF_OK, "%s", err.msg);
     cr_assert_eq(jf_registry_init_modules(reg, &err), JF_OK, "%s", err.msg);
     cr_assert_str_eq(init_log, "pc");
-    cr_assert_not_null(jf_registry_find_type(reg, "consumer.run", NULL, &state));
+    cr_assert_not_null(jf_registry_find_type(reg, "consumer.run", NULL, &state, NULL));
     cr_assert_str_eq((const char *)state, "state");
-    cr_assert_null(jf_registry_find_type(reg, "consumer.nope", NULL, NULL));
+    cr_assert_null(jf_registry_find_type(reg, "consumer.nope", NULL, NULL, NULL));
     jf_registry_shutdown_modules(reg);
     cr_assert_str_eq(init_log, "pcCP");
     jf_registry_destroy(reg);
@@ -245,5 +245,34 @@ Test(registry, a_declared_contract_must_be_provided)
     cr_assert_eq(add(table, 1, &err, &reg), JF_OK);
     cr_assert_eq(jf_registry_init_modules(reg, &err), JF_ENOTFOUND);
     cr_assert(strstr(err.msg, "did not provide it") != NULL, "%s", err.msg);
+    jf_registry_destroy(reg);
+}
+
+static jf_status_t sneaky_init(jf_module_ctx_t *m)
+{
+    jf_service_t svc = { 0 };
+    /* greeter.v1 exists, but this module never declared it. */
+    return jf_registry_get(jf_module_registry(m), "greeter.v1", &svc) == JF_EDENIED ? JF_OK
+                                                                                    : JF_EINVAL;
+}
+
+Test(registry, a_module_reaches_only_the_contracts_it_declared)
+{
+    jf_module_t sneaky = { .abi_version = JF_ABI_VERSION, .name = "sneaky", .job_types = types_a,
+                           .init = sneaky_init };
+    const jf_module_t   *table[] = { &provider, &sneaky };
+    jf_registry_t       *reg = NULL;
+    const jf_registry_t *view = NULL;
+    jf_service_t         svc;
+    jf_err_t             err = { 0 };
+
+    cr_assert_eq(add(table, 2, &err, &reg), JF_OK, "%s", err.msg);
+    cr_assert_eq(jf_registry_init_modules(reg, &err), JF_OK, "%s", err.msg);
+    /* the handlers' view is the module's too */
+    cr_assert_not_null(jf_registry_find_type(reg, "sneaky.run", NULL, NULL, &view));
+    cr_assert_eq(jf_registry_get(view, "greeter.v1", &svc), JF_EDENIED);
+    /* the runtime's own view sees everything */
+    cr_assert_eq(jf_registry_get(reg, "greeter.v1", &svc), JF_OK);
+    jf_registry_shutdown_modules(reg);
     jf_registry_destroy(reg);
 }
