@@ -10,9 +10,8 @@
  *
  * The policy complements, and does not replace, jf_authz (JF_TENANTS and
  * unsafe job types): the runtime applies both. The worker enforces job
- * types, payload size and signatures today; max_in_flight and egress_allow
- * are parsed and queryable but not yet applied (the webhooks module and the
- * per-tenant scheduler will use them).
+ * types, payload size, signatures and max_in_flight; egress_allow is
+ * parsed and queryable, for the webhooks module's egress guard.
  */
 #ifndef JF_SECURITY_POLICY_H
 #define JF_SECURITY_POLICY_H

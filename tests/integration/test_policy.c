@@ -172,3 +172,43 @@ Test(policy, an_invalid_policy_stops_the_worker_at_start, .init = setup, .fini =
     cr_assert(strstr(log, "invalid policy or secrets") != NULL, "%s", log);
     free(log);
 }
+
+Test(policy, a_tenants_max_in_flight_caps_its_running_jobs, .init = setup, .fini = teardown)
+{
+    const char *const env[] = { "JF_LOG_LEVEL=debug", "JF_CONCURRENCY=6", env_policy, env_secrets,
+                                NULL };
+    const char *const big_start[] = { "\"tenant\":\"big\"", "\"msg\":\"job started\"", NULL };
+    const char *const big_end[] = { "\"tenant\":\"big\"", "\"msg\":\"job succeeded\"", NULL };
+    jf_h_proc_t w;
+    char        id[32];
+    char      **st, **en;
+    int         ns, ne, max_overlap = 0;
+
+    write_file(policy_path,
+               "{\"version\":1,\"default\":\"deny\",\"tenants\":{"
+               "\"big\":{\"job_types\":[\"diag.*\"],\"max_in_flight\":2}}}", 0600);
+    jf_h_provision(&srv, NULL);
+    for (int i = 0; i < 8; i++) {
+        snprintf(id, sizeof(id), "cap-%d", i);
+        jf_h_publish(nc, "jobs.big.diag.sleep", "{\"ms\":250}", 10, id, NULL);
+    }
+    jf_h_worker_start(&srv, "w", env, &w);
+    cr_assert_eq(jf_h_wait_lines(w.err_path, big_end, 8, 20000), 8, "%s", jf_h_slurp(w.err_path));
+    st = jf_h_grep(w.err_path, big_start, &ns);
+    en = jf_h_grep(w.err_path, big_end, &ne);
+    for (int i = 0; i < ns; i++) {
+        int64_t t = jf_h_line_ts(st[i]);
+        int     running = 0;
+        for (int j = 0; j < ns; j++)
+            running += jf_h_line_ts(st[j]) <= t;
+        for (int j = 0; j < ne; j++)
+            running -= jf_h_line_ts(en[j]) <= t;
+        if (running > max_overlap)
+            max_overlap = running;
+    }
+    jf_h_grep_free(st, ns);
+    jf_h_grep_free(en, ne);
+    cr_assert_leq(max_overlap, 2, "tenant big ran %d jobs at once, policy says 2", max_overlap);
+    cr_assert_geq(max_overlap, 1);
+    cr_assert_eq(jf_h_proc_stop(&w, SIGTERM, 10000), 0);
+}

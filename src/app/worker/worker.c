@@ -101,14 +101,36 @@ static void deliver(jf_jsmsg_t *msg, void *arg)
 
 /* The oldest queued job whose tenant is under JF_TENANT_MAX_INFLIGHT, or
  * -1. Holds qmu. */
+/* How many jobs of tenant may run at once: the policy's max_in_flight for
+ * it when set, else JF_TENANT_MAX_INFLIGHT; 0 means no limit. Holds qmu;
+ * takes the policy lock inside it (a SIGHUP reload never holds qmu). */
+static int tenant_limit_of(jf_worker_t *w, const char *tenant)
+{
+    int limit = 0;
+
+    if (w->policy_file) {
+        pthread_rwlock_rdlock(&w->sec_mu);
+        if (w->policy != NULL)
+            limit = jf_policy_max_in_flight(w->policy, tenant);
+        pthread_rwlock_unlock(&w->sec_mu);
+    }
+    return limit > 0 ? limit : w->tenant_limit;
+}
+
+/* The oldest queued job whose tenant is under its limit, or -1. Holds qmu. */
 static int eligible(jf_worker_t *w)
 {
     for (size_t i = 0; i < w->qlen; i++) {
         jf_tenant_count_t *t;
-        if (w->tenant_limit == 0 || w->queue[i].tenant[0] == '\0')
+        int                limit;
+
+        if (!w->limits_on || w->queue[i].tenant[0] == '\0')
+            return (int)i;
+        limit = tenant_limit_of(w, w->queue[i].tenant);
+        if (limit == 0)
             return (int)i;
         t = tenant_count(w, w->queue[i].tenant, false);
-        if (t == NULL || t->running < w->tenant_limit)
+        if (t == NULL || t->running < limit)
             return (int)i;
     }
     return -1;
@@ -128,7 +150,7 @@ static jf_jsmsg_t *next_job(jf_worker_t *w, char tenant[JF_TENANT_MAX + 1])
         strlcpy(tenant, w->queue[i].tenant, JF_TENANT_MAX + 1);
         memmove(&w->queue[i], &w->queue[i + 1], (w->qlen - (size_t)i - 1) * sizeof(*w->queue));
         w->qlen--;
-        if (w->tenant_limit > 0 && tenant[0] != '\0') {
+        if (w->limits_on && tenant[0] != '\0') {
             jf_tenant_count_t *t = tenant_count(w, tenant, true);
             t->running++;
         }
@@ -139,7 +161,7 @@ static jf_jsmsg_t *next_job(jf_worker_t *w, char tenant[JF_TENANT_MAX + 1])
 
 static void job_done(jf_worker_t *w, const char *tenant)
 {
-    if (w->tenant_limit == 0 || tenant[0] == '\0')
+    if (!w->limits_on || tenant[0] == '\0')
         return;
     pthread_mutex_lock(&w->qmu);
     {
@@ -639,10 +661,12 @@ int jf_cmd_worker(int argc, char **argv)
     /* With a per-tenant limit, fetch ahead so that jobs of other tenants
      * queued behind a burst can still be reached. */
     w.tenant_limit = cfg.tenant_max_inflight < concurrency ? (int)cfg.tenant_max_inflight : 0;
+    w.policy_file = cfg.policy_file[0] != '\0';
+    w.limits_on = w.tenant_limit > 0 || w.policy_file;
     {
         jf_pull_opts_t po = {
             .stream = cfg.stream, .consumer = pool,
-            .max_inflight = (int)concurrency * (w.tenant_limit > 0 ? 2 : 1),
+            .max_inflight = (int)concurrency * (w.limits_on ? 2 : 1),
             .expires_ms = cfg.pull_expires, .heartbeat_ms = cfg.pull_heartbeat,
         };
         if (jf_pull_create(&w.pull, w.nc, &po, deliver, on_pull_event, &w, &err) != JF_OK) {

@@ -87,7 +87,9 @@ typedef struct jf_worker {
     size_t             qcap, qlen;
     bool               qclosed;
     jf_tenant_count_t *tenants;       /* one per running job at most */
-    int                tenant_limit;  /* 0: none */
+    int                tenant_limit;  /* JF_TENANT_MAX_INFLIGHT; 0: none */
+    bool               policy_file;   /* a policy may set per-tenant limits */
+    bool               limits_on;     /* count running jobs per tenant */
 
     jf_slot_t         *slots;
     int                nslots;
