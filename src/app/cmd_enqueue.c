@@ -18,6 +18,9 @@
 #include "core/jsadmin.h"
 #include "core/pbjson.h"
 #include "core/registry_impl.h"
+#include "core/timefmt.h"
+#include "security/secrets.h"
+#include "security/signature.h"
 #include "shared/ids.h"
 #include "shared/subject.h"
 
@@ -40,7 +43,10 @@ static void help(void)
            "                  dropped by the stream\n"
            "  --json TEXT     the payload in proto3 JSON form (Content-Type application/json)\n"
            "  --file PATH     the payload as binary protobuf (Content-Type application/protobuf)\n"
-           "  --header K:V    an extra header, e.g. traceparent:00-...; repeatable\n");
+           "  --header K:V    an extra header, e.g. traceparent:00-... or\n"
+           "                  Jf-Not-Before:2026-12-01T08:00:00Z; repeatable\n"
+           "  --sign KEYID    add Jf-Signature, an HMAC-SHA256 over subject, id and payload\n"
+           "                  with the secret signing/KEYID from JF_SECRETS_DIR\n");
 }
 
 static jf_status_t read_file(const char *path, size_t limit, char **out, size_t *out_len,
@@ -82,12 +88,15 @@ int jf_cmd_enqueue(int argc, char **argv)
         { "json", required_argument, NULL, 'j' },
         { "file", required_argument, NULL, 'f' },
         { "header", required_argument, NULL, 'H' },
+        { "sign", required_argument, NULL, 'S' },
         { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 },
     };
     const char   *tenant = NULL, *id = NULL, *json = NULL, *file = NULL, *type = NULL;
+    const char   *sign_key = NULL;
+    char          signature[512];
     char         *hdr_copy[MAX_HEADERS] = { 0 };
-    jf_header_t   headers[MAX_HEADERS + 1];
+    jf_header_t   headers[MAX_HEADERS + 2];
     size_t        nheaders = 0;
     jf_config_t   cfg;
     bool          cfg_loaded = false;
@@ -104,7 +113,7 @@ int jf_cmd_enqueue(int argc, char **argv)
     int           c, rc = JF_EXIT_USAGE;
 
     optind = 1;
-    while ((c = getopt_long(argc, argv, "t:i:j:f:H:h", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "t:i:j:f:H:S:h", opts, NULL)) != -1) {
         switch (c) {
         case 't': tenant = optarg; break;
         case 'i': id = optarg; break;
@@ -131,9 +140,23 @@ int jf_cmd_enqueue(int argc, char **argv)
                 nheaders++;
                 goto out;
             }
+            if (strcasecmp(headers[nheaders].name, "Jf-Signature") == 0) {
+                jf_cli_error("enqueue: sign with --sign KEYID, not --header");
+                nheaders++;
+                goto out;
+            }
+            if (strcasecmp(headers[nheaders].name, "Jf-Not-Before") == 0) {
+                int64_t when;
+                if (jf_time_parse_ms(headers[nheaders].value, &when, &err) != JF_OK) {
+                    jf_cli_error("enqueue: --header Jf-Not-Before: %s", jf_err_msg(&err));
+                    nheaders++;
+                    goto out;
+                }
+            }
             nheaders++;
             break;
         }
+        case 'S': sign_key = optarg; break;
         case 'h': help(); rc = JF_EXIT_OK; goto out;
         default:  goto out;
         }
@@ -209,6 +232,37 @@ int jf_cmd_enqueue(int argc, char **argv)
     if (jf_subject_format(subject, sizeof(subject), cfg.subject_prefix, tenant, type, &err) != JF_OK) {
         jf_cli_error("enqueue: %s", jf_err_msg(&err));
         goto out;
+    }
+    if (sign_key != NULL) {
+        jf_secrets_t *secrets = NULL;
+        const void   *key = NULL;
+        size_t        key_len = 0;
+        char          name[160];
+
+        err = (jf_err_t){ 0 };
+        if (cfg.secrets_dir[0] == '\0') {
+            jf_cli_error("enqueue: --sign needs JF_SECRETS_DIR (the key is signing/%s there)",
+                         sign_key);
+            goto out;
+        }
+        snprintf(name, sizeof(name), "signing/%s", sign_key);
+        if (jf_secrets_load(cfg.secrets_dir, &secrets, &err) != JF_OK ||
+            jf_secrets_get(secrets, name, &key, &key_len) != JF_OK) {
+            jf_cli_error("enqueue: --sign: %s", err.msg[0] ? jf_err_msg(&err)
+                                                           : "no such signing key in JF_SECRETS_DIR");
+            jf_secrets_destroy(secrets);
+            goto out;
+        }
+        st = jf_signature_make(sign_key, key, key_len, subject, id, data, len, signature,
+                               sizeof(signature), &err);
+        jf_secrets_destroy(secrets);   /* wipes the key */
+        if (st != JF_OK) {
+            jf_cli_error("enqueue: --sign: %s", jf_err_msg(&err));
+            rc = JF_EXIT_FAIL;
+            goto out;
+        }
+        headers[nheaders].name = "Jf-Signature";
+        headers[nheaders++].value = signature;
     }
     if ((rc = jf_cli_connect(&cfg, "jetfleet-enqueue", &nc)) != JF_EXIT_OK)
         goto out;

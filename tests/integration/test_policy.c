@@ -212,3 +212,38 @@ Test(policy, a_tenants_max_in_flight_caps_its_running_jobs, .init = setup, .fini
     cr_assert_geq(max_overlap, 1);
     cr_assert_eq(jf_h_proc_stop(&w, SIGTERM, 10000), 0);
 }
+
+Test(policy, enqueue_sign_produces_jobs_a_signing_policy_accepts, .init = setup, .fini = teardown)
+{
+    const char *const env[] = { "JF_LOG_LEVEL=debug", env_policy, env_secrets, NULL };
+    const char *const ok[] = { "enqueue", "diag.noop", "--tenant", "acme", "--id", "cli-signed",
+                               "--json", "{}", "--sign", "k1", NULL };
+    const char *const nokey[] = { "enqueue", "diag.noop", "--tenant", "acme", "--id", "x1",
+                                  "--json", "{}", "--sign", "k9", NULL };
+    const char *const bad_nb[] = { "enqueue", "diag.noop", "--tenant", "acme", "--id", "x2",
+                                   "--json", "{}", "--header", "Jf-Not-Before:someday", NULL };
+    const char *const no_dir_env[] = { NULL };
+    jf_h_proc_t w, p;
+    char       *err;
+
+    jf_h_provision(&srv, NULL);
+    jf_h_worker_start(&srv, "w", env, &w);
+    jf_h_wait_started(&w);
+    cr_assert_eq(jf_h_run(&srv, "enq", env, ok, &p), 0, "%s", jf_h_slurp(p.err_path));
+    cr_assert_eq(succeeded(&w, "cli-signed"), 1, "%s", jf_h_slurp(w.err_path));
+
+    cr_assert_eq(jf_h_run(&srv, "enq-k9", env, nokey, &p), 2);
+    err = jf_h_slurp(p.err_path);
+    cr_assert(strstr(err, "--sign") != NULL, "%s", err);
+    free(err);
+    cr_assert_eq(jf_h_run(&srv, "enq-nodir", no_dir_env, ok, &p), 2);
+    err = jf_h_slurp(p.err_path);
+    cr_assert(strstr(err, "JF_SECRETS_DIR") != NULL, "%s", err);
+    free(err);
+    cr_assert_eq(jf_h_run(&srv, "enq-nb", env, bad_nb, &p), 2);
+    err = jf_h_slurp(p.err_path);
+    cr_assert(strstr(err, "Jf-Not-Before") != NULL, "%s", err);
+    free(err);
+    cr_assert_eq(jf_h_stream_msgs(nc, "JOBS"), 0, "refused enqueues publish nothing");
+    cr_assert_eq(jf_h_proc_stop(&w, SIGTERM, 10000), 0);
+}
