@@ -247,3 +247,21 @@ Test(policy, enqueue_sign_produces_jobs_a_signing_policy_accepts, .init = setup,
     cr_assert_eq(jf_h_stream_msgs(nc, "JOBS"), 0, "refused enqueues publish nothing");
     cr_assert_eq(jf_h_proc_stop(&w, SIGTERM, 10000), 0);
 }
+
+Test(policy, a_payload_cannot_speak_for_another_tenant, .init = setup, .fini = teardown)
+{
+    const char *const env[] = { "JF_LOG_LEVEL=debug", NULL };
+    jf_h_proc_t w;
+
+    jf_h_provision(&srv, NULL);
+    jf_h_worker_start(&srv, "w", env, &w);
+    jf_h_wait_started(&w);
+    jf_h_publish(nc, "jobs.open.diag.noop", "{\"tenant\":\"acme\"}", 17, "cross", NULL);
+    jf_h_publish(nc, "jobs.open.diag.noop", "{\"tenant\":\"open\"}", 17, "same", NULL);
+    jf_h_publish(nc, "jobs.open.diag.noop", "{}", 2, "none", NULL);
+    cr_assert_eq(rejected_with(&w, "cross", "payload names tenant 'acme'"), 1, "%s",
+                 jf_h_slurp(w.err_path));
+    cr_assert_eq(succeeded(&w, "same"), 1);
+    cr_assert_eq(succeeded(&w, "none"), 1);
+    cr_assert_eq(jf_h_proc_stop(&w, SIGTERM, 10000), 0);
+}

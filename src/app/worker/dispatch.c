@@ -427,6 +427,24 @@ static const jf_job_type_t *prepare(msg_ctx_t *c, ProtobufCMessage **ret_payload
         reject(c, JF_EDECODE, reason);
         return NULL;
     }
+
+    /* 8. tenant isolation: a payload may not speak for another tenant */
+    {
+        const ProtobufCFieldDescriptor *f =
+            protobuf_c_message_descriptor_get_field_by_name(jt->payload, "tenant");
+        if (f != NULL && f->type == PROTOBUF_C_TYPE_STRING &&
+            f->label != PROTOBUF_C_LABEL_REPEATED) {
+            const char *named = *(const char *const *)((const char *)*ret_payload + f->offset);
+            if (named != NULL && named[0] != '\0' && strcmp(named, c->subj.tenant) != 0) {
+                snprintf(reason, sizeof(reason), "payload names tenant '%.64s' but the job was "
+                         "published for tenant '%s'", named, c->subj.tenant);
+                protobuf_c_message_free_unpacked(*ret_payload, NULL);
+                *ret_payload = NULL;
+                reject(c, JF_EDENIED, reason);
+                return NULL;
+            }
+        }
+    }
     return jt;
 }
 
