@@ -10,7 +10,9 @@
 #define JETFLEET_JOB_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
+#include <sys/socket.h>
 
 #include <jetfleet/arena.h>
 #include <jetfleet/registry.h>
@@ -79,6 +81,22 @@ const jf_registry_t *jf_job_registry(const jf_job_t *job);
 
 /* The pointer the job type's module stored with jf_module_set_state(). */
 void *jf_job_module_state(const jf_job_t *job);
+
+/* A secret of this job's tenant: "<kind>/<tenant>" from JF_SECRETS_DIR,
+ * e.g. kind "webhooks" gives the tenant's webhook signing secret(s). A job
+ * can only read its own tenant's secrets. On success *ret_ptr is a copy in
+ * the job's arena (valid for the job, wipe it with explicit_bzero when
+ * done) and *ret_len its length; JF_ENOTFOUND when there is none. */
+jf_status_t jf_job_tenant_secret(jf_job_t *job, const char *kind, const void **ret_ptr,
+                                 size_t *ret_len);
+
+/* The runtime's egress guard: may this job connect to addr? Loopback,
+ * private, link-local (cloud metadata), CGNAT, multicast and unspecified
+ * addresses are refused unless the tenant policy's egress_allow covers
+ * them. Check the address actually being connected to (after DNS), e.g.
+ * from curl's CURLOPT_OPENSOCKETFUNCTION. When false, why says why. */
+bool jf_job_egress_allowed(const jf_job_t *job, const struct sockaddr *addr, char *why,
+                           size_t why_size);
 
 /* Log through the runtime's logger; job id, tenant, type, attempt and
  * trace id are attached to the line. */

@@ -35,6 +35,27 @@ const char *jf_job_header(const jf_job_t *job, const char *name)
     return job->header(job->header_src, name);
 }
 
+jf_status_t jf_job_tenant_secret(jf_job_t *job, const char *kind, const void **ret_ptr,
+                                 size_t *ret_len)
+{
+    if (kind == NULL || strchr(kind, '/') != NULL || kind[0] == '\0')
+        return JF_EINVAL;
+    if (job->hooks == NULL || job->hooks->secret == NULL)
+        return JF_ENOTFOUND;
+    return job->hooks->secret(job->hooks->ctx, job->tenant, kind, job->arena, ret_ptr, ret_len);
+}
+
+bool jf_job_egress_allowed(const jf_job_t *job, const struct sockaddr *addr, char *why,
+                           size_t why_size)
+{
+    if (job->hooks == NULL || job->hooks->egress == NULL) {
+        if (why != NULL && why_size > 0)
+            snprintf(why, why_size, "egress refused: the runtime has no egress guard");
+        return false;   /* fail closed */
+    }
+    return job->hooks->egress(job->hooks->ctx, job->tenant, addr, why, why_size);
+}
+
 void jf_job_log(const jf_job_t *job, jf_log_level_t level, const char *fmt, ...)
 {
     va_list        ap;

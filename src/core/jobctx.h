@@ -15,6 +15,17 @@
 
 typedef const char *(*jf_job_header_fn)(const void *src, const char *name);
 
+/* What the runtime lends handlers beyond the message: secrets and the
+ * egress guard, backed by the security layer in src/app (core does not
+ * know policies). Either function may be NULL: no secrets, no egress. */
+typedef struct jf_job_hooks {
+    jf_status_t (*secret)(void *ctx, const char *tenant, const char *kind, jf_arena_t *arena,
+                          const void **ret_ptr, size_t *ret_len);
+    bool (*egress)(void *ctx, const char *tenant, const struct sockaddr *addr, char *why,
+                   size_t why_size);
+    void *ctx;
+} jf_job_hooks_t;
+
 struct jf_job {
     const char          *id;
     const char          *tenant;
@@ -29,6 +40,7 @@ struct jf_job {
     const atomic_bool   *shutting_down;     /* may be NULL */
     jf_job_header_fn     header;            /* may be NULL */
     const void          *header_src;
+    const jf_job_hooks_t *hooks;            /* may be NULL */
 };
 
 /* Make a fresh W3C trace id (32 lowercase hex digits, not all zero). */

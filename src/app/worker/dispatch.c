@@ -675,6 +675,7 @@ void jf_dispatch(jf_worker_t *w, jf_slot_t *slot, jf_jsmsg_t *msg)
             .shutting_down = &w->cancel,
             .header = header_of,
             .header_src = msg,
+            .hooks = &w->hooks,
         };
         jf_result_t res;
         bool        overrun;

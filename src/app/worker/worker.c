@@ -370,6 +370,50 @@ static void on_pull_event(jf_pull_event_t ev, const char *detail, void *arg)
     }
 }
 
+/* ---- what handlers may ask of the runtime (include/jetfleet/job.h) -------------------- */
+
+/* "<kind>/<tenant>", copied into the job's arena under the policy lock,
+ * so that a SIGHUP swap (which wipes the old values) cannot pull it away. */
+static jf_status_t hook_secret(void *ctx, const char *tenant, const char *kind,
+                               jf_arena_t *arena, const void **ret_ptr, size_t *ret_len)
+{
+    jf_worker_t *w = ctx;
+    const void  *p = NULL;
+    size_t       n = 0;
+    char         name[160];
+    void        *copy = NULL;
+    jf_status_t  st;
+
+    snprintf(name, sizeof(name), "%s/%s", kind, tenant);
+    pthread_rwlock_rdlock(&w->sec_mu);
+    st = w->secrets ? jf_secrets_get(w->secrets, name, &p, &n) : JF_ENOTFOUND;
+    if (st == JF_OK) {
+        copy = jf_arena_alloc(arena, n + 1);   /* zero-filled: NUL-terminated too */
+        if (copy == NULL)
+            st = JF_ENOMEM;
+        else
+            memcpy(copy, p, n);
+    }
+    pthread_rwlock_unlock(&w->sec_mu);
+    if (st != JF_OK)
+        return st == JF_ENOMEM ? JF_ENOMEM : JF_ENOTFOUND;
+    *ret_ptr = copy;
+    *ret_len = n;
+    return JF_OK;
+}
+
+static bool hook_egress(void *ctx, const char *tenant, const struct sockaddr *addr, char *why,
+                        size_t why_size)
+{
+    jf_worker_t *w = ctx;
+    bool         ok;
+
+    pthread_rwlock_rdlock(&w->sec_mu);
+    ok = jf_egress_allowed(w->policy, tenant, addr, why, why_size);
+    pthread_rwlock_unlock(&w->sec_mu);
+    return ok;
+}
+
 /* ---- SIGHUP: reload the tenant policy and the secrets --------------------------------- */
 
 /* Load both anew; swap them in only when both are valid, so a bad file
@@ -576,6 +620,7 @@ int jf_cmd_worker(int argc, char **argv)
     memset(&w, 0, sizeof(w));
     w.cfg = &cfg;
     pthread_rwlock_init(&w.sec_mu, NULL);
+    w.hooks = (jf_job_hooks_t){ .secret = hook_secret, .egress = hook_egress, .ctx = &w };
     pthread_mutex_init(&w.qmu, NULL);
     pthread_cond_init(&w.qcond, NULL);
     if (cfg.worker_id[0] != '\0') {

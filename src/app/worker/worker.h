@@ -27,7 +27,9 @@
 #include "core/nats.h"
 #include "core/pull.h"
 #include "core/telemetry.h"
+#include "core/jobctx.h"
 #include "security/authz.h"
+#include "security/egress.h"
 #include "security/policy.h"
 #include "security/secrets.h"
 #include "security/signature.h"
@@ -67,6 +69,7 @@ typedef struct jf_worker {
     pthread_rwlock_t   sec_mu;        /* guards policy and secrets against SIGHUP swaps */
     jf_policy_t       *policy;        /* NULL: JF_POLICY_FILE empty */
     jf_secrets_t      *secrets;       /* NULL: JF_SECRETS_DIR empty */
+    jf_job_hooks_t     hooks;         /* secrets and egress guard lent to handlers */
     jf_nats_t         *nc;
     jf_pull_t         *pull;
     jf_ledger_t       *ledger;
