@@ -48,6 +48,7 @@ struct jf_pull {
     bool                drained;        /* the inbox subscription was drained */
     bool                closing;        /* monitor must exit */
     bool                consumer_gone;
+    bool                check_consumer;  /* a 503 came back: does the consumer still exist? */
     int                 requested;
     int                 held;
     int64_t             last_activity;  /* mono ms of the last message or status */
@@ -142,6 +143,12 @@ static void on_status(jf_pull_t *p, natsMsg *msg, const char *status)
         if (strcmp(status, "409") == 0 && strstr(desc, "Exceeded MaxAckPending") == NULL)
             emit(p, JF_PULL_EV_WARNING, "pull request ended: %s %s", status, desc);
         maybe_request_locked(p, true);
+    } else if (strcmp(status, "503") == 0) {
+        /* No responders: nobody serves this consumer's requests (deleted,
+         * or JetStream unavailable). The monitor checks and pulls again. */
+        p->requested = 0;
+        p->check_consumer = true;
+        pthread_cond_broadcast(&p->cond);
     } else {
         pthread_mutex_unlock(&p->mu);
         emit(p, JF_PULL_EV_WARNING, "unexpected status %s %s on the pull inbox", status, desc);
@@ -203,6 +210,26 @@ static void on_msg(natsConnection *conn, natsSubscription *sub, natsMsg *msg, vo
     p->deliver(jm, p->arg);
 }
 
+/* JF_OK, JF_ENOTFOUND, or another status when the question could not be
+ * answered (then assume it exists and let the next silence ask again). */
+static jf_status_t consumer_exists(jf_pull_t *p)
+{
+    jsConsumerInfo *ci = NULL;
+    jsOptions       jo;
+    jsErrCode       jerr = 0;
+    natsStatus      s;
+
+    jsOptions_Init(&jo);
+    jo.Wait = p->nc->api_timeout_ms;
+    s = js_GetConsumerInfo(&ci, p->nc->js, p->opts.stream, p->opts.consumer, &jo, &jerr);
+    jsConsumerInfo_Destroy(ci);
+    if (s == NATS_OK)
+        return JF_OK;
+    if (s == NATS_NOT_FOUND || jerr == JSConsumerNotFoundErr || jerr == JSStreamNotFoundErr)
+        return JF_ENOTFOUND;
+    return JF_EIO;
+}
+
 /* Restart pulls whose heartbeats stopped: the server lost the request, or
  * the connection silently died. */
 static void *monitor_main(void *arg)
@@ -225,14 +252,35 @@ static void *monitor_main(void *arg)
         if (p->closing)
             break;
         now = jf_clock_mono_ms();
-        if (!p->stopping && p->requested > 0 &&
-            now - p->last_activity > 2 * p->opts.heartbeat_ms) {
-            int lost = p->requested;
+        if (!p->stopping && !p->consumer_gone && (p->check_consumer ||
+            (p->requested > 0 && now - p->last_activity > 2 * p->opts.heartbeat_ms))) {
+            int64_t silence = now - p->last_activity;
+            int     lost = p->requested;
+            bool    asked = p->check_consumer;
+
+            /* Silence (or a 503 on the inbox) may mean the consumer is
+             * gone: nats-server does not always answer waiting requests
+             * with 409 Consumer Deleted. Ask before pulling again. */
+            p->check_consumer = false;
+            pthread_mutex_unlock(&p->mu);
+            if (consumer_exists(p) == JF_ENOTFOUND) {
+                pthread_mutex_lock(&p->mu);
+                p->consumer_gone = true;
+                p->requested = 0;
+                pthread_mutex_unlock(&p->mu);
+                emit(p, JF_PULL_EV_CONSUMER_GONE, "consumer %s on stream %s was deleted",
+                     p->opts.consumer, p->opts.stream);
+                pthread_mutex_lock(&p->mu);
+                continue;
+            }
+            pthread_mutex_lock(&p->mu);
             p->requested = 0;
+            p->last_activity = jf_clock_mono_ms();
             maybe_request_locked(p, true);
             pthread_mutex_unlock(&p->mu);
-            emit(p, JF_PULL_EV_RESTARTED, "no heartbeat for %" PRId64 " ms; re-issued the pull "
-                 "(%d messages were outstanding)", now - p->last_activity, lost);
+            if (!asked)
+                emit(p, JF_PULL_EV_RESTARTED, "no heartbeat for %" PRId64 " ms; re-issued the "
+                     "pull (%d messages were outstanding)", silence, lost);
             pthread_mutex_lock(&p->mu);
         } else if (!p->stopping && p->requested == 0) {
             /* e.g. a request failed to publish while disconnected */

@@ -387,7 +387,11 @@ Test(worker, exits_when_its_consumer_is_deleted, .init = setup, .fini = teardown
     int         rc;
 
     jf_h_provision(&srv, NULL);
-    jf_h_worker_start(&srv, "worker", debug_env, &w);
+    /* Short heartbeats: whether the server answers the waiting pull with
+     * 409 Consumer Deleted or just falls silent, the worker must notice. */
+    const char *const env[] = { "JF_LOG_LEVEL=debug", "JF_PULL_HEARTBEAT=1s",
+                                "JF_PULL_EXPIRES=10s", NULL };
+    jf_h_worker_start(&srv, "worker", env, &w);
     jf_h_wait_started(&w);
     cr_assert_eq(natsConnection_JetStream(&js, nc, NULL), NATS_OK);
     cr_assert_eq(js_DeleteConsumer(js, "JOBS", "default", NULL, NULL), NATS_OK);
