@@ -7,9 +7,11 @@
 #include "app/modules.h"
 #include "core/registry_impl.h"
 #include "modules/diag/contract.h"
+#include "modules/webhooks/contract.h"
 
 const jf_module_t *const jf_app_modules[] = {
     &jf_module_diag,
+    &jf_module_webhooks,
     NULL,
 };
 

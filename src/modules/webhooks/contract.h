@@ -1,0 +1,21 @@
+/*
+ * contract.h - the webhooks module's only public face.
+ *
+ * webhooks delivers signed HTTP callbacks; it offers no service contract.
+ *
+ *   webhooks.deliver  payload jetfleet.webhooks.v1.Deliver
+ *                     POSTs body to url (http/https only), signed with the
+ *                     tenant's secret(s) by the Standard Webhooks scheme;
+ *                     webhook-id is the job id, so receivers deduplicate.
+ *                     Every address connected to passes the runtime's
+ *                     egress guard first. See docs/modules/webhooks.md.
+ */
+#ifndef JF_MODULES_WEBHOOKS_CONTRACT_H
+#define JF_MODULES_WEBHOOKS_CONTRACT_H
+
+#include <jetfleet/module.h>
+
+/* The module descriptor, listed in the composition root (src/app/modules.c). */
+extern const jf_module_t jf_module_webhooks;
+
+#endif /* JF_MODULES_WEBHOOKS_CONTRACT_H */
