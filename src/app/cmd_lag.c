@@ -32,6 +32,7 @@
 #include <jansson.h>
 
 #include "app/cli.h"
+#include "shared/ids.h"
 #include "core/jsadmin.h"
 
 #define NAME_MAX_LEN       255        /* JetStream's limit for stream and consumer names */
@@ -102,20 +103,6 @@ static const struct option lag_options[] = {
     { NULL, 0, NULL, 0 },
 };
 
-/* A stream or consumer name JetStream would accept: 1-255 printable
- * characters, none of them space, '.', '*', '>', '/' or '\\'. */
-static bool name_ok(const char *s)
-{
-    size_t n = strlen(s);
-
-    if (n == 0 || n > NAME_MAX_LEN)
-        return false;
-    for (; *s != '\0'; s++)
-        if ((unsigned char)*s <= ' ' || (unsigned char)*s >= 0x7f || strchr(".*>/\\", *s))
-            return false;
-    return true;
-}
-
 /* Returns JF_EXIT_OK, or the exit code to stop with (-1 after --help). */
 static int parse_args(int argc, char **argv, lag_opts_t *o)
 {
@@ -139,12 +126,12 @@ static int parse_args(int argc, char **argv, lag_opts_t *o)
         jf_cli_error("lag: unexpected argument '%s'", argv[optind]);
         return JF_EXIT_USAGE;
     }
-    if (o->stream != NULL && !name_ok(o->stream)) {
+    if (o->stream != NULL && !jf_js_name_ok(o->stream, NAME_MAX_LEN)) {
         jf_cli_error("lag: --stream: '%.64s' is not a stream name (1-255 characters, no "
                      "spaces, '.', '*', '>', '/' or '\\')", o->stream);
         return JF_EXIT_USAGE;
     }
-    if (o->consumer != NULL && !name_ok(o->consumer)) {
+    if (o->consumer != NULL && !jf_js_name_ok(o->consumer, NAME_MAX_LEN)) {
         jf_cli_error("lag: --consumer: '%.64s' is not a consumer name (1-255 characters, no "
                      "spaces, '.', '*', '>', '/' or '\\')", o->consumer);
         return JF_EXIT_USAGE;
@@ -154,7 +141,7 @@ static int parse_args(int argc, char **argv, lag_opts_t *o)
                      "account you connect as)");
         return JF_EXIT_USAGE;
     }
-    if (o->account != NULL && !name_ok(o->account)) {
+    if (o->account != NULL && !jf_js_name_ok(o->account, NAME_MAX_LEN)) {
         jf_cli_error("lag: --account: '%.64s' is not an account name", o->account);
         return JF_EXIT_USAGE;
     }
@@ -437,7 +424,7 @@ int jf_cmd_lag(int argc, char **argv)
     cfg_loaded = true;
     stream = o.stream != NULL ? o.stream : cfg.stream;
     consumer = o.consumer != NULL ? o.consumer : cfg.pool;
-    if (!name_ok(stream) || !name_ok(consumer)) {
+    if (!jf_js_name_ok(stream, NAME_MAX_LEN) || !jf_js_name_ok(consumer, NAME_MAX_LEN)) {
         jf_cli_error("lag: JF_STREAM '%.64s' or JF_POOL '%.64s' is not a valid name",
                      stream, consumer);
         rc = JF_EXIT_USAGE;

@@ -15,6 +15,7 @@
 #include <bsd/string.h>
 
 #include "core/config.h"
+#include "shared/ids.h"
 
 static const jf_cfg_var_t schema[] = {
 #define X(NAME, field, TYPE, def, secret, min, max, choices, desc) \
@@ -256,18 +257,6 @@ jf_status_t jf_config_load(jf_config_t *cfg, jf_cfg_getter_fn get, void *get_arg
     return result;
 }
 
-/* A stream or consumer name: printable, no spaces, no subject wildcards
- * or separators (JetStream refuses them with a less helpful message). */
-static bool js_name_ok(const char *s)
-{
-    if (s[0] == '\0' || strlen(s) > 64)
-        return false;
-    for (; *s; s++)
-        if ((unsigned char)*s <= 0x20 || (unsigned char)*s >= 0x7f || strchr(".*>/\\", *s))
-            return false;
-    return true;
-}
-
 /* One or more [a-z0-9_-]+ tokens separated by dots. */
 static bool prefix_ok(const char *s)
 {
@@ -313,7 +302,7 @@ jf_status_t jf_config_validate(const jf_config_t *cfg, jf_cfg_report_fn report, 
     if (!prefix_ok(cfg->subject_prefix))
         FAIL_VAR("JF_SUBJECT_PREFIX", "'%.64s' is not one or more [a-z0-9_-] tokens "
                  "separated by dots", cfg->subject_prefix);
-    if (!js_name_ok(cfg->stream))
+    if (!jf_js_name_ok(cfg->stream, 64))
         FAIL_VAR("JF_STREAM", "'%.64s' is not a valid stream name (1-64 printable "
                  "characters, none of . * > / \\ or space)", cfg->stream);
     if (!prefix_ok(cfg->pool) || strchr(cfg->pool, '.') != NULL || strlen(cfg->pool) > 64)

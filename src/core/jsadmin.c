@@ -27,12 +27,6 @@ const char *jf_prov_result_str(jf_prov_result_t r)
     }
 }
 
-static void js_opts(jf_nats_t *nc, jsOptions *jo)
-{
-    jsOptions_Init(jo);
-    jo->Wait = nc->api_timeout_ms;
-}
-
 static bool str_eq(const char *a, const char *b)
 {
     return strcmp(a ? a : "", b ? b : "") == 0;
@@ -74,7 +68,7 @@ jf_status_t jf_js_ensure_stream(jf_nats_t *nc, const jf_stream_spec_t *spec,
     bool           exists = false;
     char           what[128];
 
-    js_opts(nc, &jo);
+    jf_js_opts(nc, &jo);
     snprintf(what, sizeof(what), "stream %s", spec->name);
 
     s = js_GetStreamInfo(&si, nc->js, spec->name, &jo, &jerr);
@@ -143,7 +137,7 @@ jf_status_t jf_js_ensure_consumer(jf_nats_t *nc, const jf_consumer_spec_t *spec,
     bool             exists = false;
     char             what[160];
 
-    js_opts(nc, &jo);
+    jf_js_opts(nc, &jo);
     snprintf(what, sizeof(what), "consumer %s on stream %s", spec->durable, spec->stream);
 
     s = js_GetConsumerInfo(&ci, nc->js, spec->stream, spec->durable, &jo, &jerr);
@@ -207,7 +201,7 @@ jf_status_t jf_js_ensure_kv(jf_nats_t *nc, const jf_kv_spec_t *spec,
     char          stream[96];
     char          what[128];
 
-    js_opts(nc, &jo);
+    jf_js_opts(nc, &jo);
     snprintf(stream, sizeof(stream), "KV_%s", spec->bucket);
     snprintf(what, sizeof(what), "KV bucket %s", spec->bucket);
 
@@ -272,7 +266,7 @@ jf_status_t jf_js_consumer_state(jf_nats_t *nc, const char *stream, const char *
     natsStatus      s;
     char            what[160];
 
-    js_opts(nc, &jo);
+    jf_js_opts(nc, &jo);
     s = js_GetConsumerInfo(&ci, nc->js, stream, consumer, &jo, &jerr);
     if (s != NATS_OK) {
         snprintf(what, sizeof(what), "consumer %s on stream %s", consumer, stream);
@@ -298,7 +292,7 @@ jf_status_t jf_js_stream_state(jf_nats_t *nc, const char *stream, jf_stream_stat
     natsStatus    s;
     char          what[128];
 
-    js_opts(nc, &jo);
+    jf_js_opts(nc, &jo);
     s = js_GetStreamInfo(&si, nc->js, stream, &jo, &jerr);
     if (s != NATS_OK) {
         snprintf(what, sizeof(what), "stream %s", stream);

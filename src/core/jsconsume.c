@@ -50,13 +50,6 @@ struct jf_reader {
     int64_t           req_lost_at;        /* mono ms after which it is taken as lost */
 };
 
-static jsOptions *js_opts(jf_nats_t *nc, jsOptions *jo)
-{
-    jsOptions_Init(jo);
-    jo->Wait = nc->api_timeout_ms;
-    return jo;
-}
-
 bool jf_js_durable_name_ok(const char *s)
 {
     size_t n = strlen(s);
@@ -95,7 +88,7 @@ static jf_status_t check_stream(jf_nats_t *nc, const char *stream, jf_err_t *err
     natsStatus    s;
     char          what[128];
 
-    s = js_GetStreamInfo(&si, nc->js, stream, js_opts(nc, &jo), &jerr);
+    s = js_GetStreamInfo(&si, nc->js, stream, jf_js_opts(nc, &jo), &jerr);
     jsStreamInfo_Destroy(si);
     if (s == NATS_OK)
         return JF_OK;
@@ -120,7 +113,7 @@ static jf_status_t open_ordered(jf_reader_t *r, const jf_reader_opts_t *o, jf_er
     so.Stream = o->stream;
     so.Ordered = true;
     start_config(&so.Config, o);
-    s = js_SubscribeSync(&r->sub, r->nc->js, o->filter, js_opts(r->nc, &jo), &so, &jerr);
+    s = js_SubscribeSync(&r->sub, r->nc->js, o->filter, jf_js_opts(r->nc, &jo), &so, &jerr);
     if (s != NATS_OK) {
         snprintf(what, sizeof(what), "reading stream %s", o->stream);
         return jf_js_status(s, jerr, err, what);
@@ -128,7 +121,7 @@ static jf_status_t open_ordered(jf_reader_t *r, const jf_reader_opts_t *o, jf_er
     /* Flow control bounds what the server sends; never drop here. */
     natsSubscription_SetPendingLimits(r->sub, -1, -1);
     jerr = 0;
-    if (natsSubscription_GetConsumerInfo(&ci, r->sub, js_opts(r->nc, &jo), &jerr) == NATS_OK) {
+    if (natsSubscription_GetConsumerInfo(&ci, r->sub, jf_js_opts(r->nc, &jo), &jerr) == NATS_OK) {
         /* Whatever it already pushed to us is unread, too. */
         r->pending = ci->NumPending + ci->Delivered.Consumer;
         jsConsumerInfo_Destroy(ci);
@@ -184,7 +177,7 @@ static jf_status_t ensure_durable(jf_reader_t *r, const jf_reader_opts_t *o, jf_
     char             what[160];
 
     snprintf(what, sizeof(what), "looking up consumer %s on stream %s", o->durable, o->stream);
-    s = js_GetConsumerInfo(&ci, r->nc->js, o->stream, o->durable, js_opts(r->nc, &jo), &jerr);
+    s = js_GetConsumerInfo(&ci, r->nc->js, o->stream, o->durable, jf_js_opts(r->nc, &jo), &jerr);
     if (s == NATS_OK) {
         r->resumed = true;
     } else if (s == NATS_NOT_FOUND || jerr == JSConsumerNotFoundErr) {
@@ -197,11 +190,11 @@ static jf_status_t ensure_durable(jf_reader_t *r, const jf_reader_opts_t *o, jf_
         start_config(&cc, o);
         jerr = 0;
         snprintf(what, sizeof(what), "creating consumer %s on stream %s", o->durable, o->stream);
-        s = js_AddConsumer(&ci, r->nc->js, o->stream, &cc, js_opts(r->nc, &jo), &jerr);
+        s = js_AddConsumer(&ci, r->nc->js, o->stream, &cc, jf_js_opts(r->nc, &jo), &jerr);
         if (s != NATS_OK) {
             /* Another reader of the same name may have won the race. */
             jerr = 0;
-            s = js_GetConsumerInfo(&ci, r->nc->js, o->stream, o->durable, js_opts(r->nc, &jo),
+            s = js_GetConsumerInfo(&ci, r->nc->js, o->stream, o->durable, jf_js_opts(r->nc, &jo),
                                    &jerr);
             if (s == NATS_OK)
                 r->resumed = true;

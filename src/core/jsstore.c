@@ -16,12 +16,6 @@ struct jf_stored_msg {
     natsMsg *msg;
 };
 
-static void js_opts(jf_nats_t *nc, jsOptions *jo)
-{
-    jsOptions_Init(jo);
-    jo->Wait = nc->api_timeout_ms;
-}
-
 jf_status_t jf_js_get_msg(jf_nats_t *nc, const char *stream, uint64_t seq,
                           jf_stored_msg_t **out, jf_err_t *err)
 {
@@ -32,7 +26,7 @@ jf_status_t jf_js_get_msg(jf_nats_t *nc, const char *stream, uint64_t seq,
     natsStatus       s;
     char             what[128];
 
-    js_opts(nc, &jo);
+    jf_js_opts(nc, &jo);
     s = js_GetMsg(&msg, nc->js, stream, seq, &jo, &jerr);
     if (s != NATS_OK) {
         snprintf(what, sizeof(what), "getting message %llu of stream %s",
@@ -112,7 +106,7 @@ jf_status_t jf_js_delete_msg(jf_nats_t *nc, const char *stream, uint64_t seq, jf
     natsStatus s;
     char       what[128];
 
-    js_opts(nc, &jo);
+    jf_js_opts(nc, &jo);
     s = js_DeleteMsg(nc->js, stream, seq, &jo, &jerr);
     if (s == NATS_OK)
         return JF_OK;

@@ -26,9 +26,7 @@ jf_status_t jf_ledger_open(jf_ledger_t **out, jf_nats_t *nc, const char *bucket,
     snprintf(l->bucket, sizeof(l->bucket), "%s", bucket);
     {
         jsOptions jo;
-        jsOptions_Init(&jo);
-        jo.Wait = nc->api_timeout_ms;
-        s = natsConnection_JetStream(&l->js, nc->conn, &jo);
+        s = natsConnection_JetStream(&l->js, nc->conn, jf_js_opts(nc, &jo));
     }
     if (s == NATS_OK)
         s = js_KeyValue(&l->kv, l->js, bucket);

@@ -28,6 +28,15 @@ struct jf_nats {
     bool             closed;
 };
 
+/* JetStream call options with JF_API_TIMEOUT as the wait; returns jo so
+ * that it can be passed inline. */
+static inline jsOptions *jf_js_opts(const jf_nats_t *nc, jsOptions *jo)
+{
+    jsOptions_Init(jo);
+    jo->Wait = nc->api_timeout_ms;
+    return jo;
+}
+
 /* Translate a natsStatus, with the library's last error text, into err.
  * what names the operation ("publish to jobs.acme.diag.noop"). */
 jf_status_t jf_nats_status(natsStatus s, jf_err_t *err, const char *what);

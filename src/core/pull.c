@@ -219,9 +219,8 @@ static jf_status_t consumer_exists(jf_pull_t *p)
     jsErrCode       jerr = 0;
     natsStatus      s;
 
-    jsOptions_Init(&jo);
-    jo.Wait = p->nc->api_timeout_ms;
-    s = js_GetConsumerInfo(&ci, p->nc->js, p->opts.stream, p->opts.consumer, &jo, &jerr);
+    s = js_GetConsumerInfo(&ci, p->nc->js, p->opts.stream, p->opts.consumer,
+                           jf_js_opts(p->nc, &jo), &jerr);
     jsConsumerInfo_Destroy(ci);
     if (s == NATS_OK)
         return JF_OK;
@@ -310,9 +309,7 @@ jf_status_t jf_pull_create(jf_pull_t **out, jf_nats_t *nc, const jf_pull_opts_t 
         return jf_err_set(err, JF_EINVAL, "pull options: need max_inflight >= 1, expires >= 1s "
                           "and heartbeat < expires/2");
 
-    jsOptions_Init(&jo);
-    jo.Wait = nc->api_timeout_ms;
-    s = js_GetConsumerInfo(&ci, nc->js, opts->stream, opts->consumer, &jo, &jerr);
+    s = js_GetConsumerInfo(&ci, nc->js, opts->stream, opts->consumer, jf_js_opts(nc, &jo), &jerr);
     if (s != NATS_OK) {
         snprintf(what, sizeof(what), "looking up consumer '%s' on stream '%s'",
                  opts->consumer, opts->stream);

@@ -84,8 +84,7 @@ jf_status_t jf_telemetry_create(jf_telemetry_t **out, jf_nats_t *nc,
         return jf_err_set(err, JF_ENOMEM, "out of memory");
     t->nc = nc;
     t->o = *opts;
-    jsOptions_Init(&jo);
-    jo.Wait = nc->api_timeout_ms;
+    jf_js_opts(nc, &jo);
     jo.PublishAsync.MaxPending = opts->max_pending > 0 ? opts->max_pending : 4096;
     jo.PublishAsync.StallWait = opts->stall_ms > 0 ? opts->stall_ms : 2000;
     jo.PublishAsync.AckHandler = on_ack;

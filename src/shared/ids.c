@@ -79,3 +79,15 @@ jf_status_t jf_type_split(const char *type, char module[JF_TOKEN_MAX + 1],
     strlcpy(action, dot + 1, JF_TOKEN_MAX + 1);
     return JF_OK;
 }
+
+bool jf_js_name_ok(const char *s, size_t max)
+{
+    size_t n = s ? strlen(s) : 0;
+
+    if (n == 0 || n > max)
+        return false;
+    for (; *s != '\0'; s++)
+        if ((unsigned char)*s <= ' ' || (unsigned char)*s >= 0x7f || strchr(".*>/\\", *s))
+            return false;
+    return true;
+}

@@ -26,6 +26,10 @@ jf_status_t jf_token_check(const char *s, size_t len, size_t max,
 
 jf_status_t jf_job_id_check(const char *id, jf_err_t *err);
 
+/* A JetStream stream, consumer or account name: 1 to max printable
+ * characters, none of them space, '.', '*', '>', '/' or '\\'. */
+bool jf_js_name_ok(const char *s, size_t max);
+
 /* Split "module.action" into its two tokens, both checked. */
 jf_status_t jf_type_split(const char *type, char module[JF_TOKEN_MAX + 1],
                           char action[JF_TOKEN_MAX + 1], jf_err_t *err);

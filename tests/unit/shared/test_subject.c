@@ -128,3 +128,18 @@ Test(subject, formats_and_refuses_overflow)
     cr_assert_str_eq(buf, "jobs.acme.diag.noop");
     cr_assert_eq(jf_subject_format(buf, 10, "jobs", "acme", "diag.noop", NULL), JF_ETOOBIG);
 }
+
+Test(js_name, accepts_stream_names_and_refuses_subject_syntax)
+{
+    cr_assert(jf_js_name_ok("JOBS", 64));
+    cr_assert(jf_js_name_ok("KV_JF_LEDGER", 64));
+    cr_assert(jf_js_name_ok("$G", 64));
+    cr_assert_not(jf_js_name_ok("", 64));
+    cr_assert_not(jf_js_name_ok(NULL, 64));
+    cr_assert_not(jf_js_name_ok("JOBS.EU", 64));
+    cr_assert_not(jf_js_name_ok("JO*S", 64));
+    cr_assert_not(jf_js_name_ok("a>b", 64));
+    cr_assert_not(jf_js_name_ok("a/b", 64));
+    cr_assert_not(jf_js_name_ok("a b", 64));
+    cr_assert_not(jf_js_name_ok("abcdef", 5));
+}
