@@ -12,6 +12,10 @@
  *                      per secret of the tenant, space-separated, so that
  *                      secrets can be rotated without a gap.
  *
+ * The signatures are made by sign.c (private to this module, unit tested
+ * with the scheme's published vector); Retry-After is parsed by core
+ * (core/httphdr.h).
+ *
  * The handler never lets a job reach an address the tenant may not reach:
  * curl's open-socket callback puts every resolved address through the
  * runtime's egress guard before a socket exists, so DNS names that resolve
@@ -23,10 +27,8 @@
  * RETRY (honouring Retry-After); 410 and other 4xx FAIL; network, DNS, TLS
  * and timeout errors RETRY.
  */
-#include <ctype.h>
 #include <stdarg.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
@@ -34,15 +36,15 @@
 #include <unistd.h>
 
 #include <curl/curl.h>
-#include <openssl/evp.h>
-#include <openssl/hmac.h>
 #include <openssl/rand.h>
 
 #include <jetfleet/jetfleet.h>
 #include <jetfleet/webhooks/v1/webhooks.pb-c.h>
 
+#include "core/httphdr.h"
 #include "jf_build_config.h"
 #include "modules/webhooks/contract.h"
+#include "modules/webhooks/sign.h"
 
 #define WEBHOOKS_USER_AGENT         "jetfleet-webhooks/" JF_VERSION
 #define WEBHOOKS_CONNECT_TIMEOUT_MS 5000L
@@ -50,9 +52,6 @@
 #define WEBHOOKS_BODY_CAP           (64u * 1024u)   /* response bytes read at most */
 #define WEBHOOKS_BODY_KEEP          200u            /* response bytes kept for the reason */
 #define WEBHOOKS_RETRY_AFTER_CAP_MS 3600000u        /* 1 h */
-#define WEBHOOKS_MAX_SECRETS        8
-#define WEBHOOKS_MAX_KEY            128             /* decoded key bytes */
-#define WEBHOOKS_SECRET_PREFIX      "whsec_"
 
 /* ---- one delivery ---------------------------------------------------------------------- */
 
@@ -182,115 +181,21 @@ out:
     return reason;
 }
 
-/* ---- signing --------------------------------------------------------------------------- */
-
-/* Build "webhook-signature: v1,<sig> v1,<sig>..." from the secret file
- * text (whsec_<base64> tokens separated by whitespace). Returns NULL and
- * sets *ret_reason on a malformed secret. The decoded keys are wiped. */
-static char *sign(jf_job_t *job, const char *secrets, size_t secrets_len, const char *msg,
-                  size_t msg_len, const char **ret_reason)
-{
-    jf_arena_t   *a = jf_job_arena(job);
-    size_t        cap = sizeof("webhook-signature: ") + WEBHOOKS_MAX_SECRETS * 48;
-    char         *hdr = jf_arena_alloc(a, cap);
-    size_t        used, i = 0;
-    int           count = 0;
-    unsigned char key[WEBHOOKS_MAX_KEY + 4];
-
-    if (hdr == NULL) {
-        *ret_reason = "out of memory";
-        return NULL;
-    }
-    used = (size_t)snprintf(hdr, cap, "webhook-signature:");
-    while (i < secrets_len) {
-        size_t        start, tok_len, b64_len, pad = 0;
-        int           key_len;
-        unsigned char mac[EVP_MAX_MD_SIZE];
-        unsigned int  mac_len = 0;
-        char          b64[4 * ((EVP_MAX_MD_SIZE + 2) / 3) + 1];
-
-        while (i < secrets_len && isspace((unsigned char)secrets[i]))
-            i++;
-        if (i >= secrets_len)
-            break;
-        start = i;
-        while (i < secrets_len && !isspace((unsigned char)secrets[i]))
-            i++;
-        tok_len = i - start;
-        count++;
-        if (count > WEBHOOKS_MAX_SECRETS) {
-            *ret_reason = jf_arena_sprintf(a, "more than %d webhook secrets for tenant %s",
-                                           WEBHOOKS_MAX_SECRETS, jf_job_tenant(job));
-            return NULL;
-        }
-        b64_len = tok_len - (sizeof(WEBHOOKS_SECRET_PREFIX) - 1);
-        if (tok_len <= sizeof(WEBHOOKS_SECRET_PREFIX) - 1 ||
-            memcmp(secrets + start, WEBHOOKS_SECRET_PREFIX, sizeof(WEBHOOKS_SECRET_PREFIX) - 1) != 0 ||
-            b64_len % 4 != 0 || b64_len / 4 * 3 > WEBHOOKS_MAX_KEY) {
-            *ret_reason = jf_arena_sprintf(a, "webhook secret #%d for tenant %s is not "
-                                           "whsec_<base64 key>", count, jf_job_tenant(job));
-            return NULL;
-        }
-        key_len = EVP_DecodeBlock(key, (const unsigned char *)secrets + start +
-                                  sizeof(WEBHOOKS_SECRET_PREFIX) - 1, (int)b64_len);
-        if (secrets[i - 1] == '=')
-            pad++;
-        if (b64_len >= 2 && secrets[i - 2] == '=')
-            pad++;
-        if (key_len <= (int)pad) {
-            explicit_bzero(key, sizeof(key));
-            *ret_reason = jf_arena_sprintf(a, "webhook secret #%d for tenant %s is not "
-                                           "whsec_<base64 key>", count, jf_job_tenant(job));
-            return NULL;
-        }
-        key_len -= (int)pad;
-        if (HMAC(EVP_sha256(), key, key_len, (const unsigned char *)msg, msg_len, mac,
-                 &mac_len) == NULL) {
-            explicit_bzero(key, sizeof(key));
-            *ret_reason = "HMAC-SHA256 failed";
-            return NULL;
-        }
-        explicit_bzero(key, sizeof(key));
-        EVP_EncodeBlock((unsigned char *)b64, mac, (int)mac_len);
-        used += (size_t)snprintf(hdr + used, cap - used, " v1,%s", b64);
-    }
-    if (count == 0) {
-        *ret_reason = jf_arena_sprintf(a, "webhook secret file for tenant %s is empty",
-                                       jf_job_tenant(job));
-        return NULL;
-    }
-    return hdr;
-}
-
 /* ---- classification -------------------------------------------------------------------- */
 
 /* The Retry-After header in ms (delay seconds or an HTTP date), capped at
- * 1 h; 0 when absent or unparsable. */
+ * 1 h; 0 when absent or unparsable. The parsing is core's. */
 static uint32_t retry_after_ms(CURL *curl)
 {
     struct curl_header *h = NULL;
-    const char         *v;
-    int64_t             ms;
+    uint32_t            ms;
 
     if (curl_easy_header(curl, "Retry-After", 0, CURLH_HEADER, -1, &h) != CURLHE_OK)
         return 0;
-    v = h->value;
-    if (v[0] >= '0' && v[0] <= '9') {
-        char      *end;
-        long long  s = strtoll(v, &end, 10);
-        if (*end != '\0' && !isspace((unsigned char)*end))
-            return 0;
-        ms = s > (long long)(WEBHOOKS_RETRY_AFTER_CAP_MS / 1000) ? WEBHOOKS_RETRY_AFTER_CAP_MS
-                                                                   : (int64_t)s * 1000;
-    } else {
-        time_t t = curl_getdate(v, NULL);
-        if (t == (time_t)-1)
-            return 0;
-        ms = (int64_t)t * 1000 - now_ms();
-    }
-    if (ms <= 0)
+    if (jf_http_retry_after_parse(h->value, strlen(h->value), now_ms(),
+                                  WEBHOOKS_RETRY_AFTER_CAP_MS, &ms) != JF_OK)
         return 0;
-    return ms > WEBHOOKS_RETRY_AFTER_CAP_MS ? WEBHOOKS_RETRY_AFTER_CAP_MS : (uint32_t)ms;
+    return ms;
 }
 
 /* The kept response bytes, made safe for a log line and a header. */
@@ -423,7 +328,7 @@ static jf_result_t webhooks_deliver(jf_job_t *job, const ProtobufCMessage *paylo
     msg_len = (size_t)snprintf(msg, msg_len, "%s.%ld.", id, ts);
     memcpy(msg + msg_len, body, body_len);
     msg_len += body_len;
-    sig = sign(job, secret, secret_len, msg, msg_len, &reason);
+    sig = webhooks_sign(a, jf_job_tenant(job), secret, secret_len, msg, msg_len, &reason);
     explicit_bzero((void *)secret, secret_len);
     secret = NULL;
     if (sig == NULL) {
@@ -432,7 +337,8 @@ static jf_result_t webhooks_deliver(jf_job_t *job, const ProtobufCMessage *paylo
     }
 
     /* Headers. curl_slist_append copies its argument. */
-    if (!add_header(a, &hdrs, "%s", sig) || !add_header(a, &hdrs, "webhook-id: %s", id) ||
+    if (!add_header(a, &hdrs, "webhook-signature: %s", sig) ||
+        !add_header(a, &hdrs, "webhook-id: %s", id) ||
         !add_header(a, &hdrs, "webhook-timestamp: %ld", ts) ||
         !add_header(a, &hdrs, "Content-Type: %s", ctype) ||
         (p->event_type && p->event_type[0] &&
