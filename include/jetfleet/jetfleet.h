@@ -8,6 +8,7 @@
 #define JETFLEET_JETFLEET_H
 
 #include <jetfleet/arena.h>
+#include <jetfleet/enqueue.h>
 #include <jetfleet/job.h>
 #include <jetfleet/module.h>
 #include <jetfleet/registry.h>

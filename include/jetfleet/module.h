@@ -35,7 +35,7 @@ extern "C" {
 #endif
 
 /* Bumped whenever jf_module_t, jf_job_type_t or a callback changes shape. */
-#define JF_ABI_VERSION 1u
+#define JF_ABI_VERSION 2u
 
 /* A handler runs one job. job is borrowed for the call; payload is the
  * decoded message of the job type's descriptor, owned by the runtime and
@@ -71,6 +71,17 @@ typedef struct jf_job_type {
     jf_handler_fn handler;
 } jf_job_type_t;
 
+/* A KV bucket a module keeps its own data in. `jetfleet provision`
+ * creates it (file storage, JF_REPLICAS, no TTL); the module opens it from
+ * init. The bucket's name is the value of a setting, so operators can
+ * rename it per deployment. */
+typedef struct jf_module_bucket {
+    const char *setting;         /* the JF_* setting holding the bucket name */
+    const char *description;
+    uint32_t    max_value_size;  /* bytes; 0 for the server's limit */
+    uint32_t    history;         /* revisions kept per key, 1..64; 0 means 1 */
+} jf_module_bucket_t;
+
 typedef struct jf_module_ctx jf_module_ctx_t;
 
 /* The registry, to provide services from init or look them up. */
@@ -98,6 +109,7 @@ typedef struct jf_module {
     const jf_job_type_t *job_types;   /* array ended by an entry whose action is NULL */
     const char *const  *provides;     /* contract names, NULL-terminated; may be NULL */
     const char *const  *requires;     /* contract names, NULL-terminated; may be NULL */
+    const jf_module_bucket_t *buckets;  /* ended by an entry whose setting is NULL; may be NULL */
     /* Called once, after every required contract was provided. Provide the
      * module's services here. A non-OK status stops start-up. May be NULL. */
     jf_status_t (*init)(jf_module_ctx_t *mctx);

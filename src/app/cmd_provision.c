@@ -24,6 +24,7 @@ static void help(void)
            "  stream   DLQ                        dead letters on dlq.>\n"
            "  stream   AUDIT                      lifecycle events on telemetry.jobs.>\n"
            "  bucket   JF_LEDGER                  one record per job, TTL JF_LEDGER_TTL\n"
+           "  bucket   each module's own buckets  e.g. JF_SUBSCRIPTIONS (jetfleet modules)\n"
            "  consumer <pool> on $JF_STREAM        durable pull consumer of the pool\n"
            "\n"
            "options:\n"
@@ -146,6 +147,34 @@ int jf_cmd_provision(int argc, char **argv)
         st = jf_js_ensure_kv(nc, &k, &r, &err);
         if ((rc = report("bucket", "JF_LEDGER", st, r, &err)) != JF_EXIT_OK)
             goto out;
+    }
+    /* every module's own buckets, named by its settings */
+    {
+        const jf_module_t *mods[64];
+        size_t             n = jf_registry_modules(reg, mods, 64);
+
+        for (size_t i = 0; i < n; i++) {
+            for (const jf_module_bucket_t *b = mods[i]->buckets; b && b->setting; b++) {
+                const jf_cfg_var_t *v = jf_config_var(b->setting);
+                char                bucket[128];
+
+                if (v == NULL || jf_config_format(&cfg, v, bucket, sizeof(bucket)) == NULL ||
+                    !jf_js_name_ok(bucket, 64)) {
+                    jf_cli_error("provision: module %s names its bucket by %s, which is not a "
+                                 "valid setting or bucket name", mods[i]->name, b->setting);
+                    rc = JF_EXIT_USAGE;
+                    goto out;
+                }
+                jf_kv_spec_t k = {
+                    .bucket = bucket, .description = b->description,
+                    .max_value_size = (int32_t)b->max_value_size,
+                    .replicas = (int)cfg.stream_replicas, .history = (int)b->history,
+                };
+                st = jf_js_ensure_kv(nc, &k, &r, &err);
+                if ((rc = report("bucket", bucket, st, r, &err)) != JF_EXIT_OK)
+                    goto out;
+            }
+        }
     }
     {
         int64_t max_deliver = cfg.max_deliver;

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include <bsd/stdlib.h>
+#include <openssl/sha.h>
 
 #include "core/clock.h"
 #include "core/jobctx.h"
@@ -54,6 +55,73 @@ bool jf_job_egress_allowed(const jf_job_t *job, const struct sockaddr *addr, cha
         return false;   /* fail closed */
     }
     return job->hooks->egress(job->hooks->ctx, job->tenant, addr, why, why_size);
+}
+
+static bool child_key_ok(const char *key)
+{
+    size_t n = 0;
+
+    if (key == NULL)
+        return false;
+    for (const char *p = key; *p; p++, n++) {
+        char c = *p;
+        if (n >= JF_CHILD_KEY_MAX ||
+            !((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '_' || c == '-' || c == '.' || c == ':'))
+            return false;
+    }
+    return n > 0;
+}
+
+const char *jf_job_child_id(jf_job_t *parent, const char *key)
+{
+    static const char hex[] = "0123456789abcdef";
+    size_t            plen, klen;
+    unsigned char     md[SHA256_DIGEST_LENGTH];
+    char             *both, *id;
+
+    if (!child_key_ok(key))
+        return NULL;
+    plen = strlen(parent->id);
+    klen = strlen(key);
+    if (plen + 1 + klen <= JF_JOB_ID_MAX)
+        return jf_arena_sprintf(parent->arena, "%s/%s", parent->id, key);
+    /* Too long: keep a readable prefix and make the rest a digest of both,
+     * with a NUL between them so that no two (parent, key) pairs collide. */
+    both = jf_arena_alloc(parent->arena, plen + 1 + klen);
+    id = jf_arena_alloc(parent->arena, 60 + 1 + 2 * sizeof(md) + 1);
+    if (both == NULL || id == NULL)
+        return NULL;
+    memcpy(both, parent->id, plen + 1);
+    memcpy(both + plen + 1, key, klen);
+    SHA256((const unsigned char *)both, plen + 1 + klen, md);
+    memcpy(id, parent->id, 60);
+    id[60] = '/';
+    for (size_t i = 0; i < sizeof(md); i++) {
+        id[61 + 2 * i] = hex[md[i] >> 4];
+        id[62 + 2 * i] = hex[md[i] & 0xf];
+    }
+    id[61 + 2 * sizeof(md)] = '\0';
+    return id;
+}
+
+jf_status_t jf_job_enqueue(jf_job_t *parent, const char *type, const ProtobufCMessage *payload,
+                           const char *key, const char **ret_id)
+{
+    const char *id;
+    jf_status_t st;
+
+    if (type == NULL || payload == NULL || !child_key_ok(key))
+        return JF_EINVAL;
+    if (parent->hooks == NULL || parent->hooks->enqueue == NULL)
+        return JF_EUNSUPPORTED;
+    id = jf_job_child_id(parent, key);
+    if (id == NULL)
+        return JF_ENOMEM;
+    st = parent->hooks->enqueue(parent->hooks->ctx, parent, type, payload, id);
+    if (st == JF_OK && ret_id != NULL)
+        *ret_id = id;
+    return st;
 }
 
 void jf_job_log(const jf_job_t *job, jf_log_level_t level, const char *fmt, ...)

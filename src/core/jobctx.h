@@ -9,20 +9,26 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include <jetfleet/enqueue.h>
 #include <jetfleet/job.h>
 
 #include "shared/ids.h"
 
 typedef const char *(*jf_job_header_fn)(const void *src, const char *name);
 
-/* What the runtime lends handlers beyond the message: secrets and the
- * egress guard, backed by the security layer in src/app (core does not
- * know policies). Either function may be NULL: no secrets, no egress. */
+/* What the runtime lends handlers beyond the message: secrets, the
+ * egress guard and the enqueue service, backed by the security layer in src/app (core does not
+ * know policies). Any function may be NULL: no secrets, no egress,
+ * no enqueueing. */
 typedef struct jf_job_hooks {
     jf_status_t (*secret)(void *ctx, const char *tenant, const char *kind, jf_arena_t *arena,
                           const void **ret_ptr, size_t *ret_len);
     bool (*egress)(void *ctx, const char *tenant, const struct sockaddr *addr, char *why,
                    size_t why_size);
+    /* Publish a child job of parent's tenant under child_id (already
+     * derived and checked); see include/jetfleet/enqueue.h for statuses. */
+    jf_status_t (*enqueue)(void *ctx, const jf_job_t *parent, const char *type,
+                           const ProtobufCMessage *payload, const char *child_id);
     void *ctx;
 } jf_job_hooks_t;
 

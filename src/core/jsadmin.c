@@ -210,7 +210,8 @@ jf_status_t jf_js_ensure_kv(jf_nats_t *nc, const jf_kv_spec_t *spec,
         jsStreamConfig sc = *si->Config;   /* shallow: fields stay owned by si */
         bool same = sc.MaxAge == spec->ttl_ms * NS_PER_MS &&
                     sc.MaxMsgSize == (spec->max_value_size ? spec->max_value_size : -1) &&
-                    sc.Replicas == spec->replicas && str_eq(sc.Description, spec->description);
+                    sc.Replicas == spec->replicas && str_eq(sc.Description, spec->description) &&
+                    sc.MaxMsgsPerSubject == (spec->history > 0 ? spec->history : 1);
         jsStreamInfo *upd = NULL;
 
         if (same) {
@@ -222,6 +223,7 @@ jf_status_t jf_js_ensure_kv(jf_nats_t *nc, const jf_kv_spec_t *spec,
         sc.MaxMsgSize = spec->max_value_size ? spec->max_value_size : -1;
         sc.Replicas = spec->replicas;
         sc.Description = spec->description;
+        sc.MaxMsgsPerSubject = spec->history > 0 ? spec->history : 1;
         jerr = 0;
         s = js_UpdateStream(&upd, nc->js, &sc, &jo, &jerr);
         jsStreamInfo_Destroy(upd);
@@ -241,7 +243,7 @@ jf_status_t jf_js_ensure_kv(jf_nats_t *nc, const jf_kv_spec_t *spec,
         kvConfig_Init(&kc);
         kc.Bucket = spec->bucket;
         kc.Description = spec->description;
-        kc.History = 1;
+        kc.History = spec->history > 0 ? spec->history : 1;
         kc.TTL = spec->ttl_ms * NS_PER_MS;
         kc.MaxValueSize = spec->max_value_size ? spec->max_value_size : -1;
         kc.StorageType = js_FileStorage;

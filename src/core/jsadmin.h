@@ -55,6 +55,7 @@ typedef struct jf_kv_spec {
     int64_t     ttl_ms;
     int32_t     max_value_size;
     int         replicas;
+    int         history;        /* revisions kept per key; 0 means 1 */
 } jf_kv_spec_t;
 
 /* Create the stream, or bring an existing one to the spec. A change that

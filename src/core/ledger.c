@@ -1,43 +1,28 @@
 /*
- * ledger.c - JF_LEDGER through nats.c's KV API, records as protobuf.
+ * ledger.c - JF_LEDGER through the KV adapter (kv.h), records as protobuf.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "core/ledger.h"
-#include "core/nats_internal.h"
+#include "core/kv.h"
 
 struct jf_ledger {
-    jsCtx   *js;      /* its own context, so that KV calls use JF_API_TIMEOUT */
-    kvStore *kv;
-    char     bucket[64];
+    jf_kv_t *kv;
 };
 
 jf_status_t jf_ledger_open(jf_ledger_t **out, jf_nats_t *nc, const char *bucket, jf_err_t *err)
 {
-    jf_ledger_t *l;
-    natsStatus   s;
-    char         what[128];
+    jf_ledger_t *l = calloc(1, sizeof(*l));
+    jf_status_t  st;
 
-    l = calloc(1, sizeof(*l));
     if (l == NULL)
         return jf_err_set(err, JF_ENOMEM, "out of memory");
-    snprintf(l->bucket, sizeof(l->bucket), "%s", bucket);
-    {
-        jsOptions jo;
-        s = natsConnection_JetStream(&l->js, nc->conn, jf_js_opts(nc, &jo));
-    }
-    if (s == NATS_OK)
-        s = js_KeyValue(&l->kv, l->js, bucket);
-    if (s != NATS_OK) {
-        jsCtx_Destroy(l->js);
+    st = jf_kv_open(&l->kv, nc, bucket, err);
+    if (st != JF_OK) {
         free(l);
-        snprintf(what, sizeof(what), "opening KV bucket %s", bucket);
-        if (s == NATS_NOT_FOUND)
-            return jf_err_set(err, JF_ENOTFOUND, "KV bucket %s does not exist; create it with "
-                              "`jetfleet provision`", bucket);
-        return jf_nats_status(s, err, what);
+        return st;
     }
     *out = l;
     return JF_OK;
@@ -47,8 +32,7 @@ void jf_ledger_close(jf_ledger_t *l)
 {
     if (l == NULL)
         return;
-    kvStore_Destroy(l->kv);
-    jsCtx_Destroy(l->js);
+    jf_kv_close(l->kv);
     free(l);
 }
 
@@ -84,21 +68,18 @@ toobig:
 jf_status_t jf_ledger_get(jf_ledger_t *l, const char *key, jf_job_record_t **out,
                           jf_err_t *err)
 {
-    kvEntry         *e = NULL;
+    void            *val = NULL;
+    size_t           len = 0;
     jf_job_record_t *rec;
-    natsStatus       s;
-    char             what[96];
+    jf_status_t      st;
 
-    s = kvStore_Get(&e, l->kv, key);
-    if (s == NATS_NOT_FOUND)
+    st = jf_kv_get(l->kv, key, NULL, &val, &len, NULL, err);
+    if (st == JF_ENOTFOUND)
         return jf_err_set(err, JF_ENOTFOUND, "no ledger record");
-    if (s != NATS_OK) {
-        snprintf(what, sizeof(what), "reading the ledger (%s)", l->bucket);
-        return jf_nats_status(s, err, what);
-    }
-    rec = jetfleet__v1__job_record__unpack(NULL, (size_t)kvEntry_ValueLen(e),
-                                           kvEntry_Value(e));
-    kvEntry_Destroy(e);
+    if (st != JF_OK)
+        return st;
+    rec = jetfleet__v1__job_record__unpack(NULL, len, val);
+    free(val);
     if (rec == NULL)
         return jf_err_set(err, JF_EDECODE, "ledger record %.200s is not a JobRecord", key);
     *out = rec;
@@ -108,23 +89,18 @@ jf_status_t jf_ledger_get(jf_ledger_t *l, const char *key, jf_job_record_t **out
 jf_status_t jf_ledger_put(jf_ledger_t *l, const char *key, const jf_job_record_t *rec,
                           jf_err_t *err)
 {
-    uint8_t    stackbuf[1024];
-    uint8_t   *buf = stackbuf;
-    size_t     len = jetfleet__v1__job_record__get_packed_size(rec);
-    natsStatus s;
-    char       what[96];
+    uint8_t     stackbuf[1024];
+    uint8_t    *buf = stackbuf;
+    size_t      len = jetfleet__v1__job_record__get_packed_size(rec);
+    jf_status_t st;
 
     if (len > sizeof(stackbuf) && (buf = malloc(len)) == NULL)
         return jf_err_set(err, JF_ENOMEM, "out of memory");
     jetfleet__v1__job_record__pack(rec, buf);
-    s = kvStore_Put(NULL, l->kv, key, buf, (int)len);
+    st = jf_kv_put(l->kv, key, buf, len, NULL, err);
     if (buf != stackbuf)
         free(buf);
-    if (s != NATS_OK) {
-        snprintf(what, sizeof(what), "writing the ledger (%s)", l->bucket);
-        return jf_nats_status(s, err, what);
-    }
-    return JF_OK;
+    return st;
 }
 
 void jf_job_record_free(jf_job_record_t *rec)

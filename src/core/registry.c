@@ -59,6 +59,7 @@ struct reg_root {
     size_t               ntypes;
     const jf_module_t   *initialising;        /* may provide during its init */
     const jf_config_t   *cfg;
+    struct jf_nats      *nc;                  /* lent to modules' KV adapters */
 };
 
 jf_status_t jf_registry_create(jf_registry_t **out)
@@ -377,6 +378,16 @@ jf_registry_t *jf_module_registry(jf_module_ctx_t *mctx)
 void jf_registry_set_config(jf_registry_t *reg, const struct jf_config *cfg)
 {
     reg->r->cfg = cfg;
+}
+
+void jf_registry_set_nats(jf_registry_t *reg, struct jf_nats *nc)
+{
+    reg->r->nc = nc;
+}
+
+struct jf_nats *jf_registry_nats_of(const jf_module_ctx_t *mctx)
+{
+    return mctx->view.r->nc;
 }
 
 const char *jf_module_setting(const jf_module_ctx_t *mctx, const char *name)

@@ -32,6 +32,12 @@ jf_status_t jf_registry_add_modules(jf_registry_t *reg, const jf_module_t *const
 struct jf_config;
 void jf_registry_set_config(jf_registry_t *reg, const struct jf_config *cfg);
 
+/* The connection modules' KV adapters use (core/kv.h); borrowed, must
+ * outlive the modules. NULL (the default) for commands that run no jobs. */
+struct jf_nats;
+void jf_registry_set_nats(jf_registry_t *reg, struct jf_nats *nc);
+struct jf_nats *jf_registry_nats_of(const jf_module_ctx_t *mctx);
+
 /* Call every init in dependency order. On failure, modules already
  * initialised are shut down again and err names the failing module. */
 jf_status_t jf_registry_init_modules(jf_registry_t *reg, jf_err_t *err);

@@ -344,28 +344,24 @@ static const jf_job_type_t *prepare(msg_ctx_t *c, ProtobufCMessage **ret_payload
     }
 
     /* 5. authorization: allow-list, tenant policy, signature */
-    if (jf_authz_check(w->authz, c->subj.tenant, c->subj.type, jt, &err) != JF_OK) {
-        reject(c, JF_EDENIED, jf_err_msg(&err));
-        return NULL;
-    }
     {
         pthread_rwlock_t  *mu = (pthread_rwlock_t *)&w->sec_mu;
         const char *const *keys;
         size_t             nkeys;
-        jf_status_t        st = JF_OK;
+        jf_status_t        st;
 
-        pthread_rwlock_rdlock(mu);
-        if (w->policy != NULL) {
-            st = jf_policy_check(w->policy, c->subj.tenant, c->subj.type,
-                                 jf_jsmsg_len(c->msg), &err);
-            if (st == JF_OK &&
+        st = jf_worker_authorize(w, c->subj.tenant, c->subj.type, jt, jf_jsmsg_len(c->msg),
+                                 &err);
+        if (st == JF_OK) {
+            pthread_rwlock_rdlock(mu);
+            if (w->policy != NULL &&
                 jf_policy_requires_signature(w->policy, c->subj.tenant, &keys, &nkeys))
                 st = jf_signature_verify(jf_jsmsg_header(c->msg, JF_HDR_SIGNATURE),
                                          jf_jsmsg_subject(c->msg), c->job_id,
                                          jf_jsmsg_data(c->msg), jf_jsmsg_len(c->msg),
                                          keys, nkeys, w->secrets, &err);
+            pthread_rwlock_unlock(mu);   /* keys were borrowed from the policy: used above only */
         }
-        pthread_rwlock_unlock(mu);   /* keys were borrowed from the policy: used above only */
         if (st != JF_OK) {
             if (jf_status_retryable(st))   /* a libcrypto failure, not the job's fault */
                 retry_later(c, "signature check failed in libcrypto; will retry", &err);
@@ -640,6 +636,22 @@ static void finish(msg_ctx_t *c, const jf_job_type_t *jt, jf_result_t res, bool 
         dead_letter(c, "failed", res.code, why);
         return;
     }
+}
+
+jf_status_t jf_worker_authorize(const jf_worker_t *w, const char *tenant, const char *type,
+                                const jf_job_type_t *jt, size_t size, jf_err_t *err)
+{
+    jf_status_t st = jf_authz_check(w->authz, tenant, type, jt, err);
+
+    if (st != JF_OK)
+        return JF_EDENIED;
+    pthread_rwlock_t *mu = (pthread_rwlock_t *)&w->sec_mu;   /* a reader lock: no change */
+
+    pthread_rwlock_rdlock(mu);
+    if (w->policy != NULL)
+        st = jf_policy_check(w->policy, tenant, type, size, err);
+    pthread_rwlock_unlock(mu);
+    return st;
 }
 
 void jf_dispatch(jf_worker_t *w, jf_slot_t *slot, jf_jsmsg_t *msg)

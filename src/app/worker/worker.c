@@ -620,7 +620,8 @@ int jf_cmd_worker(int argc, char **argv)
     memset(&w, 0, sizeof(w));
     w.cfg = &cfg;
     pthread_rwlock_init(&w.sec_mu, NULL);
-    w.hooks = (jf_job_hooks_t){ .secret = hook_secret, .egress = hook_egress, .ctx = &w };
+    w.hooks = (jf_job_hooks_t){ .secret = hook_secret, .egress = hook_egress,
+                                .enqueue = jf_worker_enqueue, .ctx = &w };
     pthread_mutex_init(&w.qmu, NULL);
     pthread_cond_init(&w.qcond, NULL);
     if (cfg.worker_id[0] != '\0') {
@@ -642,13 +643,11 @@ int jf_cmd_worker(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
 
     rc = JF_EXIT_FAIL;
-    if (jf_app_registry(&w.reg, &err) == JF_OK)
-        jf_registry_set_config(w.reg, &cfg);
-    if (w.reg == NULL || jf_registry_init_modules(w.reg, &err) != JF_OK) {
+    if (jf_app_registry(&w.reg, &err) != JF_OK) {
         jf_log_kv(JF_LOG_ERROR, "module start-up failed", JF_LS("error", jf_err_msg(&err)));
         goto out;
     }
-    modules_up = true;
+    jf_registry_set_config(w.reg, &cfg);
     {
         jf_authz_opts_t ao = { .tenants = cfg.tenants, .allow_unsafe = cfg.diag_unsafe };
         if (jf_authz_create(&w.authz, &ao, &err) != JF_OK) {
@@ -703,6 +702,15 @@ int jf_cmd_worker(int argc, char **argv)
         rc = jf_cli_exit_code(err.code);
         goto out;
     }
+    /* Modules start once the connection is up: they may open their own
+     * KV buckets over it (core/kv.h). */
+    jf_registry_set_nats(w.reg, w.nc);
+    if (jf_registry_init_modules(w.reg, &err) != JF_OK) {
+        jf_log_kv(JF_LOG_ERROR, "module start-up failed", JF_LS("error", jf_err_msg(&err)));
+        rc = jf_cli_exit_code(err.code);
+        goto out;
+    }
+    modules_up = true;
     /* With a per-tenant limit, fetch ahead so that jobs of other tenants
      * queued behind a burst can still be reached. */
     w.tenant_limit = cfg.tenant_max_inflight < concurrency ? (int)cfg.tenant_max_inflight : 0;
@@ -827,9 +835,9 @@ out:
         jf_telemetry_destroy(w.telemetry, 0);
         jf_ledger_close(w.ledger);
     }
-    jf_nats_close(w.nc, 5000);
     if (modules_up && atomic_load(&w.running) == 0)
-        jf_registry_shutdown_modules(w.reg);
+        jf_registry_shutdown_modules(w.reg);   /* before the connection their buckets use */
+    jf_nats_close(w.nc, 5000);
     if (atomic_load(&w.running) == 0) {
         for (int i = 0; w.slots != NULL && i < w.nslots; i++) {
             jf_arena_destroy(w.slots[i].arena);

@@ -134,6 +134,17 @@ void jf_worker_emit(jf_worker_t *w, const jf_event_src_t *src, Jetfleet__V1__Eve
  * and its slot in the pull engine returned. Never fails. */
 void jf_dispatch(jf_worker_t *w, jf_slot_t *slot, jf_jsmsg_t *msg);
 
+/* May tenant run a job of type (jt) whose message is size bytes? The
+ * allow-list and the tenant policy; JF_OK, JF_EDENIED or JF_ETOOBIG with
+ * the reason in err. Signatures are checked by dispatch on top. */
+jf_status_t jf_worker_authorize(const jf_worker_t *w, const char *tenant, const char *type,
+                                const jf_job_type_t *jt, size_t size, jf_err_t *err);
+
+/* The enqueue service lent to handlers (jf_job_hooks_t.enqueue; ctx is
+ * the worker): publishes a child job of the parent's tenant. */
+jf_status_t jf_worker_enqueue(void *ctx, const jf_job_t *parent, const char *type,
+                              const ProtobufCMessage *payload, const char *child_id);
+
 /* Start and stop the quarantine listener (DESIGN.md 5.4). */
 jf_status_t jf_quarantine_start(jf_worker_t *w, jf_err_t *err);
 void jf_quarantine_stop(jf_worker_t *w);
