@@ -7,11 +7,15 @@
 #include "app/modules.h"
 #include "core/registry_impl.h"
 #include "modules/diag/contract.h"
+#include "modules/notifications/contract.h"
+#include "modules/subscriptions/contract.h"
 #include "modules/webhooks/contract.h"
 
 const jf_module_t *const jf_app_modules[] = {
     &jf_module_diag,
+    &jf_module_subscriptions,
     &jf_module_webhooks,
+    &jf_module_notifications,
     NULL,
 };
 

@@ -14,6 +14,11 @@
 #define JF_MODULES_WEBHOOKS_CONTRACT_H
 
 #include <jetfleet/module.h>
+#include <jetfleet/webhooks/v1/webhooks.pb-c.h>
+
+/* The job type other modules enqueue (include/jetfleet/enqueue.h) with a
+ * Jetfleet__Webhooks__V1__Deliver payload. */
+#define JF_WEBHOOKS_DELIVER "webhooks.deliver"
 
 /* The module descriptor, listed in the composition root (src/app/modules.c). */
 extern const jf_module_t jf_module_webhooks;

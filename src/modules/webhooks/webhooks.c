@@ -43,6 +43,7 @@
 
 #include "core/httphdr.h"
 #include "jf_build_config.h"
+#include "modules/subscriptions/contract.h"
 #include "modules/webhooks/contract.h"
 #include "modules/webhooks/sign.h"
 
@@ -275,6 +276,39 @@ static bool add_header(jf_arena_t *a, struct curl_slist **list, const char *fmt,
 
 /* ---- the handler ----------------------------------------------------------------------- */
 
+/* HTTP 410 Gone: the receiver says the endpoint is gone for good. Disable
+ * it through subscriptions.v1 so no further events go there; the job still
+ * FAILs (gone is terminal). When the disable itself fails transiently, RETRY
+ * instead, so that it is not forgotten: the next attempt sees 410 again. */
+static jf_result_t report_gone(jf_job_t *job, const char *endpoint_id, const char *host,
+                               jf_result_t gone)
+{
+    jf_arena_t                  *a = jf_job_arena(job);
+    const jf_subscriptions_v1_t *subs;
+    jf_service_t                 svc;
+    const char                  *why = NULL;
+    jf_status_t                  st;
+
+    st = jf_registry_get(jf_job_registry(job), JF_SUBSCRIPTIONS_V1, &svc);
+    if (st != JF_OK)
+        return jf_fail(JF_ENOTFOUND, "HTTP 410 Gone; subscriptions.v1 is not available to "
+                                     "disable the endpoint");
+    subs = svc.vtable;
+    st = subs->disable(svc.instance, job, endpoint_id,
+                       jf_arena_sprintf(a, "HTTP 410 Gone from %s (job %s)", host,
+                                        jf_job_id(job)), &why);
+    if (st == JF_OK) {
+        jf_job_log(job, JF_LOG_WARN, "endpoint %s answered 410 Gone; disabled", endpoint_id);
+        return jf_fail(gone.code, jf_arena_sprintf(a, "HTTP 410 Gone: endpoint %s disabled",
+                                                   endpoint_id));
+    }
+    if (jf_status_retryable(st))
+        return jf_retry(st, 0, jf_arena_sprintf(a, "HTTP 410 Gone; disabling endpoint %s "
+                                                "failed: %s", endpoint_id, why));
+    return jf_fail(gone.code, jf_arena_sprintf(a, "HTTP 410 Gone; endpoint %s not disabled: %s",
+                                               endpoint_id, why));
+}
+
 static jf_result_t webhooks_deliver(jf_job_t *job, const ProtobufCMessage *payload)
 {
     const Jetfleet__Webhooks__V1__Deliver *p = (const Jetfleet__Webhooks__V1__Deliver *)payload;
@@ -393,6 +427,8 @@ static jf_result_t webhooks_deliver(jf_job_t *job, const ProtobufCMessage *paylo
     if (rc == CURLE_OK || (rc == CURLE_WRITE_ERROR && d.body_too_big && code != 0)) {
         res = classify_http(job, curl, code, &d);
         jf_job_log(job, JF_LOG_DEBUG, "webhook to %s answered HTTP %ld", host, code);
+        if (code == 410 && p->endpoint_id[0] != '\0')
+            res = report_gone(job, p->endpoint_id, host, res);
     } else if (d.refused && rc == CURLE_COULDNT_CONNECT) {
         res = jf_fail(JF_EDENIED, jf_arena_strdup(a, d.refused_why));
     } else {
@@ -447,11 +483,15 @@ static const jf_job_type_t webhooks_types[] = {
     { 0 },
 };
 
+/* 410 Gone disables the endpoint (see report_gone). */
+static const char *const webhooks_requires[] = { JF_SUBSCRIPTIONS_V1, NULL };
+
 const jf_module_t jf_module_webhooks = {
     .abi_version = JF_ABI_VERSION,
     .name = "webhooks",
     .summary = "signed HTTP webhook deliveries",
     .job_types = webhooks_types,
+    .requires = webhooks_requires,
     .init = webhooks_init,
     .shutdown = webhooks_shutdown,
 };
