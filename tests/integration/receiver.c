@@ -125,8 +125,18 @@ static enum MHD_Result answer(void *cls, struct MHD_Connection *c, const char *u
         status = 400;
     else if (strcmp(url, "/slow") == 0)
         sleep(3);
-    resp = MHD_create_response_from_buffer(strlen("nope: field x"), (void *)"nope: field x",
-                                           MHD_RESPMEM_PERSISTENT);
+    else if (strcmp(url, "/huge-bad") == 0)
+        status = 400;
+    if (strncmp(url, "/huge", 5) == 0) {
+        /* 4 MiB of body: the worker must read at most its cap and go on */
+        static char huge[4 << 20];
+        if (huge[0] == '\0')
+            memset(huge, 'x', sizeof(huge));
+        resp = MHD_create_response_from_buffer(sizeof(huge), huge, MHD_RESPMEM_PERSISTENT);
+    } else {
+        resp = MHD_create_response_from_buffer(strlen("nope: field x"), (void *)"nope: field x",
+                                               MHD_RESPMEM_PERSISTENT);
+    }
     if (status == 429)
         MHD_add_response_header(resp, "Retry-After", "1");
     ret = MHD_queue_response(c, (unsigned)status, resp);

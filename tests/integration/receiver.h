@@ -6,7 +6,8 @@
  *
  * What it answers depends on the path: /fail500 500 and /busy 429 with
  * Retry-After: 1 (both 200 once jf_r_heal() was called), /gone 410,
- * /bad 400, /slow 200 after 3 s, anything else 200.
+ * /bad 400, /slow 200 after 3 s, /huge 200 and /huge-bad 400 with a 4 MiB
+ * body, anything else 200.
  */
 #ifndef JF_TESTS_RECEIVER_H
 #define JF_TESTS_RECEIVER_H

@@ -184,6 +184,31 @@ Test(webhooks, 410_and_400_fail_without_retry, .init = setup, .fini = teardown)
     }
 }
 
+Test(webhooks, a_huge_response_is_read_up_to_the_cap_and_classified, .init = setup,
+     .fini = teardown)
+{
+    char **lines;
+    int    n = 0;
+
+    deliver("acme", "huge-ok", "/huge");
+    deliver("acme", "huge-bad", "/huge-bad");
+    cr_assert_eq(logged("huge-ok", "job succeeded", NULL, 1, 15000), 1, "%s",
+                 jf_h_slurp(w.err_path));
+    cr_assert_eq(logged("huge-bad", "job failed", "HTTP 400: xxxx", 1, 15000), 1, "%s",
+                 jf_h_slurp(w.err_path));
+    {
+        const char *const needles[] = { "\"job_id\":\"huge-bad\"", "\"msg\":\"job failed\"",
+                                        NULL };
+        lines = jf_h_grep(w.err_path, needles, &n);
+        cr_assert_eq(n, 1);
+        /* the reason keeps the first 200 bytes of the body, not 4 MiB */
+        cr_assert_lt(strlen(lines[0]), 2000, "%zu bytes", strlen(lines[0]));
+        jf_h_grep_free(lines, n);
+    }
+    cr_assert_eq(jf_r_seen("huge-ok", NULL), 1);
+    cr_assert_eq(jf_r_seen("huge-bad", NULL), 1);
+}
+
 Test(webhooks, the_egress_guard_refuses_before_connecting, .init = setup, .fini = teardown)
 {
     char url[128];
