@@ -343,6 +343,217 @@ check "env:check fails clearly when the jetfleet binary is missing" fail "does n
   "$PY" "$LIB/envcheck.py" --src-root "$fx" --builddir "$fx/build"
 
 # ---------------------------------------------------------------------------------
+# workers: workerscan.py (no business rule in src/app/worker; modules only through
+# the registry; modules behind their contracts)
+# ---------------------------------------------------------------------------------
+ws() { "$PY" "$LIB/workerscan.py" --src-root "$1"; }
+
+fx=$TMP/ws-ok
+put "$fx/src/modules/hooks/contract.h" <<'EOF'
+#include <jetfleet/module.h>
+extern const jf_module_t jf_module_hooks;
+EOF
+put "$fx/src/modules/hooks/priv.h" <<'EOF'
+int hooks_sign(void);
+EOF
+put "$fx/src/modules/hooks/hooks.c" <<'EOF'
+#include "modules/hooks/contract.h"
+#include "priv.h"
+int hooks_sign(void) { return 0; }
+static jf_result_t hooks_send(jf_job_t *job, const ProtobufCMessage *p) { (void)job; (void)p; return hooks_sign(); }
+static jf_status_t hooks_init(jf_module_ctx_t *m) { (void)m; return JF_OK; }
+static const jf_job_type_t hooks_types[] = {
+    { .action = "send", .summary = "x == y", .handler = hooks_send },
+    { 0 },
+};
+const jf_module_t jf_module_hooks = { .name = "hooks", .job_types = hooks_types, .init = hooks_init };
+EOF
+put "$fx/src/modules/tools/tools.c" <<'EOF'
+#include "modules/hooks/contract.h"
+#include "tools_priv.h"
+#include "../tools/tools_priv.h"
+static int tools_probe(void) { return 0; }
+static const jf_job_type_t tools_types[] = { { .action = "probe", .handler = tools_probe }, { 0 } };
+const jf_module_t jf_module_tools = { .name = "tools", .job_types = tools_types };
+EOF
+put "$fx/src/modules/tools/tools_priv.h" <<'EOF'
+/* private to tools */
+EOF
+put "$fx/src/security/authz.h" <<'EOF'
+/* security */
+EOF
+put "$fx/src/app/modules.c" <<'EOF'
+#include "modules/hooks/contract.h"
+#include "modules/tools/contract.h"
+const jf_module_t *const jf_app_modules[] = { &jf_module_hooks, &jf_module_tools, NULL };
+EOF
+put "$fx/src/app/cli.c" <<'EOF'
+#include "app/modules.h"   /* the composition root's header, not a module's */
+int cli(void) { return 0; }
+EOF
+put "$fx/src/app/modules.h" <<'EOF'
+extern const jf_module_t *const jf_app_modules[];
+EOF
+put "$fx/src/app/worker/run.c" <<'EOF'
+/* A comment may say "hooks.send", hooks_send() or #include "modules/hooks/priv.h". */
+// "tools.probe" and jf_module_hooks in a line comment
+#include <sys/socket.h>
+#include "app/modules.h"
+static const char *outcomes[] = { "failed", "sends", "hooks-x", "tool", "send %s", NULL };
+static const char quote = '"';
+static int send_all(int fd, const void *b, size_t n) { return (int)send(fd, b, n, 0); }
+static void probe(void) { }   /* a bare action is a C name of its own */
+static jf_result_t run(const jf_job_type_t *jt, jf_job_t *job, const ProtobufCMessage *p)
+{
+    return jt->handler(job, p);   /* handlers only through the registry */
+}
+EOF
+put "$fx/src/core/ops.c" <<'EOF'
+/* a field that shares a handler's name is a field; an own function is its own symbol */
+struct ops { int (*hooks_send)(void); };
+int ops_call(struct ops *o) { return o->hooks_send(); }
+static int hooks_init(void) { return 0; }
+int ops_init(void) { return hooks_init(); }
+EOF
+check "workers passes a clean tree (comments, look-alike literals and bare action names ignored)" pass \
+  "workerscan: PASS" -- ws "$fx"
+check "workers prints what it derived from the tree" pass \
+  "^job types \(2, from .action initializers\): hooks.send, tools.probe$" -- ws "$fx"
+check "workers prints the handler symbols and other module functions" pass \
+  "^other module functions \(2, .*\): hooks_init, hooks_sign$" -- ws "$fx"
+check "workers notes, but allows, a file's own function named like a module function" pass \
+  "note: src/core/ops.c:4: hooks_init is this file's own function \(module hooks has a init of the same name\)" -- ws "$fx"
+check "workers prints the handler call it saw in worker code" pass \
+  "handler. field uses in worker code: src/app/worker/run.c:11" -- ws "$fx"
+
+ws_n=0
+# ws_plant NAME REGEX FILE TEXT: a copy of the clean fixture, with TEXT appended to
+# FILE (relative to the copy), must fail with output matching REGEX.
+ws_plant() {
+  ws_n=$((ws_n + 1))
+  local fx=$TMP/ws-plant-$ws_n
+  cp -r "$TMP/ws-ok" "$fx"
+  mkdir -p "$(dirname "$fx/$3")"
+  printf '%s\n' "$4" >> "$fx/$3"
+  check "$1" fail "$2" -- ws "$fx"
+}
+ws_plant "workers fails on a job type literal in worker code" \
+  'src/app/worker/run.c:13: string literal "hooks.send" names job type hooks.send' \
+  src/app/worker/run.c 'static const char *t = "hooks.send";'
+ws_plant "workers fails on a bare action literal in worker code" \
+  'run.c:13: string literal "probe" names action probe of module tools' \
+  src/app/worker/run.c 'static const char *t = "probe";'
+ws_plant "workers fails on a module name literal in a new worker file" \
+  'src/app/worker/sub/x.h:1: string literal "tools" names module name tools' \
+  src/app/worker/sub/x.h '#define MOD "tools"'
+ws_plant "workers fails on a hard-coded subject naming a job type" \
+  'string literal "jobs.acme.hooks.send" names job type hooks.send inside a subject' \
+  src/app/worker/run.c 'static const char *s = "jobs.acme.hooks.send";'
+ws_plant "workers fails on a job type split over adjacent literals" \
+  'string literal "hooks.send" names job type hooks.send' \
+  src/app/worker/run.c 'static const char *s = "hooks" ".send";'
+ws_plant "workers fails on a module name identifier in worker code" \
+  'run.c:13: identifier hooks names module name hooks' \
+  src/app/worker/run.c 'static int hooks;'
+ws_plant "workers fails on a job type spelt as a macro name in worker code" \
+  'run.c:13: identifier JF_HOOKS_SEND names job type hooks.send' \
+  src/app/worker/run.c '#define JF_HOOKS_SEND 1'
+ws_plant "workers fails on a module's payload type in worker code" \
+  'identifier Jetfleet__Hooks__V1__Send names a type or symbol of module hooks' \
+  src/app/worker/run.c 'static Jetfleet__Hooks__V1__Send *msg;'
+ws_plant "workers fails on a worker file calling a module handler" \
+  "\(c\) src/app/worker/run.c:13: hooks_send is module hooks's handler \(src/modules/hooks/hooks.c:7\)" \
+  src/app/worker/run.c 'static jf_result_t direct(jf_job_t *j) { return hooks_send(j, NULL); }'
+ws_plant "workers fails on app code calling a module's non-static function" \
+  "cli.c:3: hooks_sign is module hooks's exported function" \
+  src/app/cli.c 'int bypass(void) { return hooks_sign(); }'
+ws_plant "workers fails on a module descriptor named outside the composition root" \
+  "cli.c:3: jf_module_tools is module tools's descriptor; only src/app/modules.c names it" \
+  src/app/cli.c 'const void *d = &jf_module_tools;'
+ws_plant "workers fails on a module handler named in the composition root too" \
+  "src/app/modules.c:4: hooks_send is module hooks's handler" \
+  src/app/modules.c 'void *h = (void *)hooks_send;'
+ws_plant "workers fails on an app file including a module's private header" \
+  '\(a\) src/app/cli.c:3: #include "modules/hooks/priv.h"  -> src/modules/hooks/priv.h' \
+  src/app/cli.c '#include "modules/hooks/priv.h"'
+ws_plant "workers fails on an app file including a module's private header (relative form)" \
+  '\(a\) src/app/cli.c:3: #include "../modules/hooks/priv.h"  -> src/modules/hooks/priv.h' \
+  src/app/cli.c '#include "../modules/hooks/priv.h"'
+ws_plant "workers fails on a worker file including even a module's contract.h" \
+  '\(a\) src/app/worker/run.c:13: #include <modules/hooks/contract.h>' \
+  src/app/worker/run.c '#include <modules/hooks/contract.h>'
+ws_plant "workers fails on a worker file including a module's payload proto" \
+  'run.c:13: #include <jetfleet/hooks/v1/hooks.pb-c.h>: the payload proto of module hooks' \
+  src/app/worker/run.c '#include <jetfleet/hooks/v1/hooks.pb-c.h>'
+ws_plant "workers fails on a module including src/security" \
+  '\(d\) src/modules/tools/tools.c:7: #include "security/authz.h"  -> src/security/authz.h' \
+  src/modules/tools/tools.c '#include "security/authz.h"'
+ws_plant "workers fails on a module including src/security (relative form)" \
+  '\(d\) src/modules/tools/tools.c:7: #include "../../security/authz.h"' \
+  src/modules/tools/tools.c '#include "../../security/authz.h"'
+ws_plant "workers fails on a module including another module's private file" \
+  '\(d\) src/modules/tools/tools.c:7: #include "../hooks/priv.h"  -> src/modules/hooks/priv.h: private to module hooks' \
+  src/modules/tools/tools.c '#include "../hooks/priv.h"'
+
+fx=$TMP/ws-grows
+cp -r "$TMP/ws-ok" "$fx"
+put "$fx/src/modules/mail/mail.c" <<'EOF'
+static const jf_job_type_t mail_types[] = { { .action = "notify", .handler = mail_notify }, { 0 } };
+EOF
+echo 'static const char *t = "notify";' >> "$fx/src/app/worker/run.c"
+check "workers derives modules at run time (a new module's action is caught)" fail \
+  'string literal "notify" names action notify of module mail' -- ws "$fx"
+
+fx=$TMP/ws-empty
+cp -r "$TMP/ws-ok" "$fx"
+rm -rf "$fx/src/app/worker"
+check "workers fails when there is no src/app/worker to scan" fail "nothing to prove" -- ws "$fx"
+
+# The same checker on a copy of this project's own src/: clean, then one planted
+# violation each (the job type, handler and header come from the tree itself).
+fx=$TMP/ws-real
+mkdir -p "$fx" && cp -r "$SRC_ROOT/src" "$fx/src"
+check "workers passes a copy of the real tree" pass "workerscan: PASS" -- ws "$fx"
+real_out=$last_out
+pick() { # pick PREFERRED LIST-LINE-REGEX: PREFERRED if the list has it, else its first item
+  local list; list=$(sed -n "s/^$2: //p" <<<"$real_out" | tr -d ' ' | tr ',' '\n')
+  if grep -qx -- "$1" <<<"$list"; then echo "$1"; else head -n 1 <<<"$list"; fi
+}
+real_type=$(pick webhooks.deliver 'job types ([0-9]*, from .action initializers)')
+real_handler=$(pick webhooks_deliver 'handler symbols ([0-9]*, from .handler initializers)')
+real_mod=${real_type%%.*}
+
+fx=$TMP/ws-real-literal
+cp -r "$TMP/ws-real" "$fx"
+put "$fx/src/app/worker/planted_literal.c" <<EOF
+/* planted: a worker file that routes on a job type itself */
+static const char *const planted_type = "$real_type";
+EOF
+check "workers fails on the real tree with a \"$real_type\" literal in a worker file" fail \
+  "src/app/worker/planted_literal.c:2: string literal \"$real_type\" names job type $real_type" -- ws "$fx"
+
+fx=$TMP/ws-real-handler
+cp -r "$TMP/ws-real" "$fx"
+put "$fx/src/app/worker/planted_call.c" <<EOF
+#include <jetfleet/module.h>
+jf_result_t $real_handler(jf_job_t *job, const ProtobufCMessage *payload);
+jf_result_t planted_direct(jf_job_t *job) { return $real_handler(job, NULL); }
+EOF
+check "workers fails on the real tree with a worker file calling $real_handler()" fail \
+  "src/app/worker/planted_call.c:3: $real_handler is module $real_mod's handler" -- ws "$fx"
+
+fx=$TMP/ws-real-private
+cp -r "$TMP/ws-real" "$fx"
+put "$fx/src/modules/$real_mod/planted_priv.h" <<'EOF'
+/* planted: private to its module */
+EOF
+put "$fx/src/app/cmd_planted.c" <<EOF
+#include "modules/$real_mod/planted_priv.h"
+EOF
+check "workers fails on the real tree with an app file including modules/$real_mod/planted_priv.h" fail \
+  "src/app/cmd_planted.c:1: #include \"modules/$real_mod/planted_priv.h\"  -> src/modules/$real_mod/planted_priv.h" -- ws "$fx"
+
+# ---------------------------------------------------------------------------------
 # scripts/gates end to end, on a tiny project laid out like jetfleet
 # ---------------------------------------------------------------------------------
 fx=$TMP/e2e
@@ -355,11 +566,12 @@ project('e2e', 'c', default_options : ['warning_level=3', 'werror=true', 'c_std=
 jansson_dep = dependency('jansson')
 inc = include_directories('src', 'include')
 core = static_library('core', 'src/core/json.c', include_directories : inc, dependencies : jansson_dep)
+mods = static_library('mods', 'src/modules/ping/ping.c', include_directories : inc, link_with : core)
 subdir('src/app')
 test('cli', exe, args : ['config', 'schema', '--names'])
 EOF
 put "$fx/src/app/meson.build" <<'EOF'
-exe = executable('jetfleet', 'main.c', include_directories : inc, link_with : core)
+exe = executable('jetfleet', 'main.c', 'worker/loop.c', include_directories : inc, link_with : [core, mods])
 EOF
 put "$fx/include/jetfleet/job.h" <<'EOF'
 /* public API */
@@ -387,6 +599,19 @@ int main(int argc, char **argv) {
     return 2;
 }
 EOF
+put "$fx/src/modules/ping/ping.c" <<'EOF'
+/* module ping: one job type, reached through its table */
+#include <jetfleet/job.h>
+struct ping_type { const char *action; int (*handler)(void); };
+static int ping_pong(void) { return jf_count(); }
+const struct ping_type ping_types[] = { { .action = "pong", .handler = ping_pong }, { 0, 0 } };
+EOF
+put "$fx/src/app/worker/loop.c" <<'EOF'
+/* worker: runs whatever job type it is handed */
+#include <jetfleet/job.h>
+const char *jf_loop_type(void);
+const char *jf_loop_type(void) { return jf_count() ? "none" : "?"; }
+EOF
 printf '# JF_POOL=4\n' > "$fx/.env.example"
 put "$fx/docs/configuration.md" <<'EOF'
 `JF_POOL` - worker pool size.
@@ -411,6 +636,17 @@ else
   echo "not ok - scripts/gates then ends with the FAIL verdict"; failed=$((failed + 1))
 fi
 rm "$fx/src/core/bad.h"
+
+sed -i 's/"none"/"ping.pong"/' "$fx/src/app/worker/loop.c"
+check "scripts/gates fails when a worker file names a job type (workers step)" fail \
+  'workers: FAIL' -- "$fx/scripts/gates" --skip-test
+if grep -q 'string literal "ping.pong" names job type ping.pong' <<<"$last_out" &&
+   grep -Eq '^  workers +FAIL' <<<"$last_out"; then
+  echo "ok - scripts/gates prints the worker violation and a workers FAIL summary row"; passed=$((passed + 1))
+else
+  echo "not ok - scripts/gates prints the worker violation and a workers FAIL summary row"; failed=$((failed + 1))
+fi
+sed -i 's/"ping.pong"/"none"/' "$fx/src/app/worker/loop.c"
 
 sed -i 's/JF_POOL/JF_POOLS/' "$fx/src/app/main.c"
 check "scripts/gates fails when the env schema and docs disagree" fail "env:check: FAIL" -- \

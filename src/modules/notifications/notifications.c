@@ -32,7 +32,7 @@ static bool event_type_ok(const char *t)
     return n > 0;
 }
 
-static jf_result_t publish(jf_job_t *job, const ProtobufCMessage *payload)
+static jf_result_t notifications_publish(jf_job_t *job, const ProtobufCMessage *payload)
 {
     const Jetfleet__Notifications__V1__Publish *p = (const void *)payload;
     jf_arena_t                  *a = jf_job_arena(job);
@@ -80,7 +80,7 @@ static jf_result_t publish(jf_job_t *job, const ProtobufCMessage *payload)
 static const jf_job_type_t notifications_types[] = {
     { .action = "publish", .summary = "deliver an event to every subscribed endpoint",
       .payload = &jetfleet__notifications__v1__publish__descriptor,
-      .retry = JF_RETRY_DEFAULT, .deadline_ms = 60000, .handler = publish },
+      .retry = JF_RETRY_DEFAULT, .deadline_ms = 60000, .handler = notifications_publish },
     { 0 },
 };
 

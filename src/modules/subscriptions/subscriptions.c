@@ -290,7 +290,7 @@ static jf_status_t do_upsert(jf_job_t *job, const endpoint_set_t *old, endpoint_
     return JF_OK;
 }
 
-static jf_result_t upsert(jf_job_t *job, const ProtobufCMessage *payload)
+static jf_result_t subscriptions_upsert(jf_job_t *job, const ProtobufCMessage *payload)
 {
     const Jetfleet__Subscriptions__V1__Upsert *u = (const void *)payload;
     jf_arena_t *a = jf_job_arena(job);
@@ -341,7 +341,7 @@ static jf_status_t do_remove(jf_job_t *job, const endpoint_set_t *old, endpoint_
     return JF_OK;
 }
 
-static jf_result_t remove_job(jf_job_t *job, const ProtobufCMessage *payload)
+static jf_result_t subscriptions_remove(jf_job_t *job, const ProtobufCMessage *payload)
 {
     const Jetfleet__Subscriptions__V1__Remove *r = (const void *)payload;
     const char *reason = NULL;
@@ -459,7 +459,7 @@ static const jf_subscriptions_v1_t subscriptions_v1 = {
 
 /* ---- module ------------------------------------------------------------------------------ */
 
-static jf_status_t subs_init(jf_module_ctx_t *mctx)
+static jf_status_t subscriptions_init(jf_module_ctx_t *mctx)
 {
     subs_t      *s = calloc(1, sizeof(*s));
     const char  *bucket = jf_module_setting(mctx, "JF_SUBSCRIPTIONS_BUCKET");
@@ -488,7 +488,7 @@ static jf_status_t subs_init(jf_module_ctx_t *mctx)
     return JF_OK;
 }
 
-static void subs_shutdown(jf_module_ctx_t *mctx)
+static void subscriptions_shutdown(jf_module_ctx_t *mctx)
 {
     subs_t *s = jf_module_state(mctx);
 
@@ -502,10 +502,10 @@ static void subs_shutdown(jf_module_ctx_t *mctx)
 static const jf_job_type_t subs_types[] = {
     { .action = "upsert", .summary = "create or replace an endpoint of the tenant",
       .payload = &jetfleet__subscriptions__v1__upsert__descriptor,
-      .retry = JF_RETRY_DEFAULT, .deadline_ms = 30000, .handler = upsert },
+      .retry = JF_RETRY_DEFAULT, .deadline_ms = 30000, .handler = subscriptions_upsert },
     { .action = "remove", .summary = "delete an endpoint of the tenant",
       .payload = &jetfleet__subscriptions__v1__remove__descriptor,
-      .retry = JF_RETRY_DEFAULT, .deadline_ms = 30000, .handler = remove_job },
+      .retry = JF_RETRY_DEFAULT, .deadline_ms = 30000, .handler = subscriptions_remove },
     { 0 },
 };
 
@@ -524,6 +524,6 @@ const jf_module_t jf_module_subscriptions = {
     .job_types = subs_types,
     .provides = subs_provides,
     .buckets = subs_buckets,
-    .init = subs_init,
-    .shutdown = subs_shutdown,
+    .init = subscriptions_init,
+    .shutdown = subscriptions_shutdown,
 };
