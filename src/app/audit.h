@@ -8,6 +8,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "core/config.h"
 #include "core/nats.h"
 #include "core/telemetry.h"
 #include "shared/err.h"
@@ -19,6 +20,10 @@ typedef struct jf_audit_event {
     uint64_t              seq;         /* AUDIT stream sequence */
     int64_t               stored_ms;
 } jf_audit_event_t;
+
+/* Read the AUDIT stream and telemetry subjects of these names (the
+ * configured region's); call once before the functions below. */
+void jf_audit_use(const jf_names_t *n);
 
 /* Return false to stop the scan. */
 typedef bool (*jf_audit_visit_fn)(const jf_audit_event_t *e, void *arg);

@@ -34,8 +34,16 @@
 #include "core/timefmt.h"
 #include "shared/ids.h"
 
-#define AUDIT_STREAM     "AUDIT"
-#define TELEMETRY_PREFIX "telemetry.jobs"
+/* The AUDIT stream and telemetry prefix of the configured region
+ * (cfg->names), set by jf_audit_use() before anything runs. */
+static const jf_names_t *names;
+#define AUDIT_STREAM     (names->audit_stream)
+#define TELEMETRY_PREFIX (names->telemetry_prefix)
+
+void jf_audit_use(const jf_names_t *n)
+{
+    names = n;
+}
 #define IDLE_MS          1000      /* --no-follow: done after this long without a message */
 #define POLL_MS          200       /* how often a waiting reader looks at the signal flag */
 #define ERROR_SHOWN      300       /* characters of an event's error text on a line */
@@ -517,6 +525,7 @@ int jf_cmd_audit_tail(int argc, char **argv)
     if ((rc = jf_cli_load_config(&cfg)) != JF_EXIT_OK)
         return rc;
     cfg_loaded = true;
+    jf_audit_use(&cfg.names);
     if ((rc = jf_cli_connect(&cfg, "jetfleet-audit-tail", &nc)) != JF_EXIT_OK)
         goto out;
 

@@ -38,8 +38,9 @@
 #include "shared/ids.h"
 #include "shared/subject.h"
 
-#define LEDGER_BUCKET   "JF_LEDGER"
-#define DLQ_PREFIX      "dlq"
+/* The DLQ stream, its subject prefix and the ledger of the configured
+ * region (cfg->names), set once by the command before anything runs. */
+static const jf_names_t *names;
 #define REPLAY_ID_KEEP  100   /* characters of the job id kept in a replay's id */
 #define ERROR_SHOWN     80    /* characters of Jf-Last-Error shown by `dlq list` */
 
@@ -300,7 +301,7 @@ static void entry_read(dlq_entry_t *e, const jf_stored_msg_t *m, uint64_t seq)
     memset(e, 0, sizeof(*e));
     e->msg = m;
     e->seq = seq;
-    e->parsed = jf_subject_parse(jf_stored_msg_subject(m), DLQ_PREFIX, &e->where, NULL) == JF_OK;
+    e->parsed = jf_subject_parse(jf_stored_msg_subject(m), names->dlq_prefix, &e->where, NULL) == JF_OK;
     e->job_id = jf_stored_msg_header(m, JF_HDR_JOB_ID);
     e->reason = reason != NULL ? reason : "";
     e->dead_at_ms = jf_stored_msg_time_ns(m) / 1000000;
@@ -340,15 +341,15 @@ static jf_status_t scan(jf_nats_t *nc, const dlq_filter_t *f, visit_fn fn, void 
     uint64_t          matched = 0;
     jf_status_t       st;
 
-    st = jf_js_stream_state(nc, JF_DLQ_STREAM, &ss, err);
+    st = jf_js_stream_state(nc, names->dlq_stream, &ss, err);
     if (st == JF_ENOTFOUND)
-        jf_err_set(err, st, "stream %s does not exist; run `jetfleet provision`", JF_DLQ_STREAM);
+        jf_err_set(err, st, "stream %s does not exist; run `jetfleet provision`", names->dlq_stream);
     if (st != JF_OK)
         goto out;
     for (uint64_t seq = ss.first_seq; ss.msgs > 0 && seq <= ss.last_seq; seq++) {
         if (f->limit != 0 && matched >= f->limit)
             break;
-        st = jf_js_get_msg(nc, JF_DLQ_STREAM, seq, &m, err);
+        st = jf_js_get_msg(nc, names->dlq_stream, seq, &m, err);
         if (st == JF_ENOTFOUND)
             continue;   /* deleted: replayed or purged earlier */
         if (st != JF_OK)
@@ -560,7 +561,7 @@ static jf_status_t replay_one(jf_nats_t *nc, const dlq_entry_t *e, void *arg, jf
     char             new_id[JF_JOB_ID_MAX + 1], key[JF_LEDGER_KEY_MAX];
     size_t           n = 0;
 
-    if (!e->parsed || strcmp(jf_stored_msg_subject(e->msg), JF_DLQ_INVALID_SUBJECT) == 0)
+    if (!e->parsed || strcmp(e->where.tenant, "_invalid") == 0)
         return failed(c, e, "cannot replay: on %s, so its job subject did not parse; "
                       "republish it by hand if it is worth saving",
                       jf_stored_msg_subject(e->msg));
@@ -575,10 +576,10 @@ static jf_status_t replay_one(jf_nats_t *nc, const dlq_entry_t *e, void *arg, jf
                       JF_HDR_ORIGINAL_SUBJECT);
     /* Never publish anywhere but the job subject this dead letter belongs
      * to: a copy on a $JS.API or dlq.> subject would not be a job. */
-    if (jf_subject_parse(orig, c->cfg->subject_prefix, &os, NULL) != JF_OK ||
+    if (jf_subject_parse(orig, c->cfg->names.jobs_prefix, &os, NULL) != JF_OK ||
         strcmp(os.tenant, e->where.tenant) != 0 || strcmp(os.type, e->where.type) != 0)
         return failed(c, e, "cannot replay: %s '%.200s' is not %s.%s.%s", JF_HDR_ORIGINAL_SUBJECT,
-                      orig, c->cfg->subject_prefix, e->where.tenant, e->where.type);
+                      orig, c->cfg->names.jobs_prefix, e->where.tenant, e->where.type);
     /* Derived from the dead letter, not the clock: replaying it again after
      * a failure between publish and delete is dropped by JOBS's duplicate
      * window instead of running the job twice. */
@@ -595,7 +596,7 @@ static jf_status_t replay_one(jf_nats_t *nc, const dlq_entry_t *e, void *arg, jf
 
     /* Bound on the first replay, so that a missing DLQ stream is reported
      * as such; a missing bucket stops the scan. */
-    if (c->ledger == NULL && (st = jf_ledger_open(&c->ledger, nc, LEDGER_BUCKET, err)) != JF_OK)
+    if (c->ledger == NULL && (st = jf_ledger_open(&c->ledger, nc, names->ledger_bucket, err)) != JF_OK)
         return st;
 
     /* The ledger is reset before the copy is published, not after: a
@@ -614,7 +615,7 @@ static jf_status_t replay_one(jf_nats_t *nc, const dlq_entry_t *e, void *arg, jf
          * failed): publishing again would be dropped as a duplicate, and
          * resetting the record would erase the success. Just clean up. */
         jf_job_record_free(old);
-        st = jf_js_delete_msg(nc, JF_DLQ_STREAM, e->seq, &e2);
+        st = jf_js_delete_msg(nc, names->dlq_stream, e->seq, &e2);
         if (st != JF_OK && st != JF_ENOTFOUND)
             return failed(c, e, "already succeeded after an earlier replay, but the dead "
                           "letter could not be deleted: %s", jf_err_msg(&e2));
@@ -652,7 +653,7 @@ static jf_status_t replay_one(jf_nats_t *nc, const dlq_entry_t *e, void *arg, jf
     }
     jf_job_record_free(old);
 
-    st = jf_js_delete_msg(nc, JF_DLQ_STREAM, e->seq, &e2);
+    st = jf_js_delete_msg(nc, names->dlq_stream, e->seq, &e2);
     if (st != JF_OK && st != JF_ENOTFOUND)   /* not found: someone else deleted it */
         return failed(c, e, "replayed as %s (%s seq %" PRIu64 ") but the dead letter could "
                       "not be deleted: %s; purge it with --job", new_id, ack.stream, ack.seq,
@@ -679,7 +680,7 @@ static jf_status_t purge_one(jf_nats_t *nc, const dlq_entry_t *e, void *arg, jf_
         c->done++;
         return JF_OK;
     }
-    st = jf_js_delete_msg(nc, JF_DLQ_STREAM, e->seq, &e2);
+    st = jf_js_delete_msg(nc, names->dlq_stream, e->seq, &e2);
     if (st != JF_OK && st != JF_ENOTFOUND)
         return failed(c, e, "not purged: %s", jf_err_msg(&e2));
     printf("purged dlq seq %" PRIu64 " (%s, job %s)%s\n", e->seq, where, what,
@@ -712,6 +713,7 @@ static int dlq_main(dlq_mode_t mode, int argc, char **argv)
         return rc;
     cfg_loaded = true;
     cc.cfg = &cfg;
+    names = &cfg.names;
     lc.json = o.json;
     snprintf(client, sizeof(client), "jetfleet-dlq-%s", name);
     if ((rc = jf_cli_connect(&cfg, client, &nc)) != JF_EXIT_OK)

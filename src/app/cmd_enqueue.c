@@ -229,7 +229,7 @@ int jf_cmd_enqueue(int argc, char **argv)
         rc = JF_EXIT_FAIL;
         goto out;
     }
-    if (jf_subject_format(subject, sizeof(subject), cfg.subject_prefix, tenant, type, &err) != JF_OK) {
+    if (jf_subject_format(subject, sizeof(subject), cfg.names.jobs_prefix, tenant, type, &err) != JF_OK) {
         jf_cli_error("enqueue: %s", jf_err_msg(&err));
         goto out;
     }

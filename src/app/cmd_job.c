@@ -24,7 +24,6 @@
 #include "core/timefmt.h"
 #include "shared/ids.h"
 
-#define LEDGER_BUCKET "JF_LEDGER"
 #define MAX_TYPES     8
 
 typedef struct show_opts {
@@ -278,6 +277,7 @@ int jf_cmd_job_show(int argc, char **argv)
     if ((rc = jf_cli_load_config(&cfg)) != JF_EXIT_OK)
         return rc;
     cfg_loaded = true;
+    jf_audit_use(&cfg.names);
     if ((rc = jf_cli_connect(&cfg, "jetfleet-job-show", &nc)) != JF_EXIT_OK)
         goto out;
 
@@ -310,7 +310,7 @@ int jf_cmd_job_show(int argc, char **argv)
         goto out;
     }
 
-    st = jf_ledger_open(&ledger, nc, LEDGER_BUCKET, &err);
+    st = jf_ledger_open(&ledger, nc, cfg.names.ledger_bucket, &err);
     if (st == JF_OK)
         st = jf_ledger_key(key, sizeof(key), o.tenant, type, o.id, &err);
     if (st == JF_OK)

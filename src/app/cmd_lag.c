@@ -422,7 +422,7 @@ int jf_cmd_lag(int argc, char **argv)
     if ((rc = jf_cli_load_config(&cfg)) != JF_EXIT_OK)
         return rc;
     cfg_loaded = true;
-    stream = o.stream != NULL ? o.stream : cfg.stream;
+    stream = o.stream != NULL ? o.stream : cfg.names.jobs_stream;
     consumer = o.consumer != NULL ? o.consumer : cfg.pool;
     if (!jf_js_name_ok(stream, NAME_MAX_LEN) || !jf_js_name_ok(consumer, NAME_MAX_LEN)) {
         jf_cli_error("lag: JF_STREAM '%.64s' or JF_POOL '%.64s' is not a valid name",

@@ -37,9 +37,10 @@ typedef struct built {
 static void build(built_t *b, const jf_deadletter_t *dl)
 {
     if (dl->tenant != NULL && dl->type != NULL)
-        snprintf(b->subject, sizeof(b->subject), "dlq.%s.%s", dl->tenant, dl->type);
+        snprintf(b->subject, sizeof(b->subject), "%s.%s.%s", dl->dlq_prefix, dl->tenant,
+                 dl->type);
     else
-        snprintf(b->subject, sizeof(b->subject), "%s", JF_DLQ_INVALID_SUBJECT);
+        snprintf(b->subject, sizeof(b->subject), "%s.%s", dl->dlq_prefix, JF_DLQ_INVALID_SUFFIX);
     snprintf(b->msg_id, sizeof(b->msg_id), "jf-dlq-%s-%" PRIu64, dl->original_stream,
              dl->original_seq);
     snprintf(b->attempts, sizeof(b->attempts), "%u", dl->attempts);

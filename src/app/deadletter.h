@@ -34,8 +34,8 @@
 #include "core/nats.h"
 #include "shared/err.h"
 
-#define JF_DLQ_STREAM "DLQ"
-#define JF_DLQ_INVALID_SUBJECT "dlq._invalid.subject.rejected"
+/* A dead letter whose subject did not parse goes to <dlq prefix>.<this>. */
+#define JF_DLQ_INVALID_SUFFIX "_invalid.subject.rejected"
 
 #define JF_HDR_FAILURE_REASON   "Jf-Failure-Reason"
 #define JF_HDR_ATTEMPTS         "Jf-Attempts"
@@ -65,6 +65,7 @@ typedef struct jf_deadletter {
     const char *original_subject;
     const char *original_stream;
     uint64_t    original_seq;
+    const char *dlq_prefix;    /* cfg->names.dlq_prefix: "dlq" or "dlq.<region>" */
 } jf_deadletter_t;
 
 /* Publish a delivered job to the DLQ. Does not acknowledge the original. */

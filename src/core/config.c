@@ -213,6 +213,55 @@ static jf_status_t set_var(jf_config_t *cfg, const jf_cfg_var_t *v, const char *
     return JF_OK;
 }
 
+static bool region_ok(const char *r)
+{
+    size_t n = 0;
+
+    for (const char *p = r; *p; p++, n++)
+        if (n >= 32 || !((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') || *p == '_' ||
+                         *p == '-'))
+            return false;
+    return n > 0;
+}
+
+/* Derive cfg->names (truncating; jf_config_validate() refuses what does
+ * not fit or is not a valid name). */
+static void derive_names(jf_config_t *cfg, const char *region)
+{
+    jf_names_t *n = &cfg->names;
+    bool        reg = region != NULL && strcmp(region, "local") != 0;
+
+    memset(n, 0, sizeof(*n));
+    n->regional = reg;
+    strlcpy(n->region, region ? region : "local", sizeof(n->region));
+    if (!reg) {
+        strlcpy(n->jobs_stream, cfg->stream, sizeof(n->jobs_stream));
+        strlcpy(n->jobs_prefix, cfg->subject_prefix, sizeof(n->jobs_prefix));
+        strlcpy(n->dlq_stream, "DLQ", sizeof(n->dlq_stream));
+        strlcpy(n->dlq_prefix, "dlq", sizeof(n->dlq_prefix));
+        strlcpy(n->audit_stream, JF_AUDIT_GLOBAL, sizeof(n->audit_stream));
+        strlcpy(n->telemetry_prefix, "telemetry.jobs", sizeof(n->telemetry_prefix));
+        strlcpy(n->ledger_bucket, "JF_LEDGER", sizeof(n->ledger_bucket));
+        return;
+    }
+    snprintf(n->jobs_stream, sizeof(n->jobs_stream), "%s_%s", cfg->stream, region);
+    snprintf(n->jobs_prefix, sizeof(n->jobs_prefix), "%s.%s", cfg->subject_prefix, region);
+    snprintf(n->dlq_stream, sizeof(n->dlq_stream), "DLQ_%s", region);
+    snprintf(n->dlq_prefix, sizeof(n->dlq_prefix), "dlq.%s", region);
+    snprintf(n->audit_stream, sizeof(n->audit_stream), "AUDIT_%s", region);
+    snprintf(n->telemetry_prefix, sizeof(n->telemetry_prefix), "telemetry.jobs.%s", region);
+    snprintf(n->ledger_bucket, sizeof(n->ledger_bucket), "JF_LEDGER_%s", region);
+}
+
+jf_status_t jf_config_set_region(jf_config_t *cfg, const char *region, jf_err_t *err)
+{
+    if (!region_ok(region))
+        return jf_err_set(err, JF_EINVAL, "region '%.64s' is not a [a-z0-9_-] token of 1 to "
+                          "32 characters", region);
+    derive_names(cfg, region);
+    return JF_OK;
+}
+
 jf_status_t jf_config_load(jf_config_t *cfg, jf_cfg_getter_fn get, void *get_arg,
                            jf_cfg_report_fn report, void *report_arg, jf_err_t *err)
 {
@@ -254,6 +303,7 @@ jf_status_t jf_config_load(jf_config_t *cfg, jf_cfg_getter_fn get, void *get_arg
             result = JF_ECONFIG;
         }
     }
+    derive_names(cfg, cfg->region);
     return result;
 }
 
@@ -305,6 +355,12 @@ jf_status_t jf_config_validate(const jf_config_t *cfg, jf_cfg_report_fn report, 
     if (!jf_js_name_ok(cfg->stream, 64))
         FAIL_VAR("JF_STREAM", "'%.64s' is not a valid stream name (1-64 printable "
                  "characters, none of . * > / \\ or space)", cfg->stream);
+    if (!region_ok(cfg->region))
+        FAIL_VAR("JF_REGION", "'%.64s' is not a [a-z0-9_-] token of 1 to 32 characters",
+                 cfg->region);
+    else if (cfg->names.regional && strlen(cfg->stream) + 1 + strlen(cfg->region) > 64)
+        FAIL_VAR("JF_STREAM", "'%s_%s' (the stream of region %s) is longer than 64 characters",
+                 cfg->stream, cfg->region, cfg->region);
     if (!prefix_ok(cfg->pool) || strchr(cfg->pool, '.') != NULL || strlen(cfg->pool) > 64)
         FAIL_VAR("JF_POOL", "'%.64s' is not a [a-z0-9_-] token of at most 64 characters",
                  cfg->pool);

@@ -44,11 +44,41 @@ typedef struct jf_cfg_var {
 #define JF_CFG_FIELD_SIZE     int64_t
 #define JF_CFG_FIELD_BOOL     bool
 
+/* The JetStream objects and subjects a deployment uses, derived from
+ * JF_STREAM, JF_SUBJECT_PREFIX and JF_REGION (docs/deployment.md,
+ * ADR 0010). With JF_REGION=local (the default) a deployment is one
+ * region and the names are the plain ones; any other region R gets its own
+ * objects, so that several regions share one JetStream domain:
+ *
+ *                     local             region R
+ *   jobs_stream       JOBS              JOBS_R
+ *   jobs_prefix       jobs              jobs.R
+ *   dlq_stream        DLQ               DLQ_R
+ *   dlq_prefix        dlq               dlq.R
+ *   audit_stream      AUDIT             AUDIT_R   (sourced by the global AUDIT)
+ *   telemetry_prefix  telemetry.jobs    telemetry.jobs.R
+ *   ledger_bucket     JF_LEDGER         JF_LEDGER_R
+ */
+#define JF_AUDIT_GLOBAL "AUDIT"
+
+typedef struct jf_names {
+    bool regional;              /* JF_REGION is not "local" */
+    char region[33];
+    char jobs_stream[65];
+    char jobs_prefix[192];
+    char dlq_stream[65];
+    char dlq_prefix[48];
+    char audit_stream[65];
+    char telemetry_prefix[64];
+    char ledger_bucket[65];
+} jf_names_t;
+
 typedef struct jf_config {
 #define X(NAME, field, TYPE, def, secret, min, max, choices, desc) \
     JF_CFG_FIELD_##TYPE field;
 #include "core/config_schema.def"
 #undef X
+    jf_names_t names;   /* derived by jf_config_load(); see jf_config_set_region() */
     char *storage_;   /* private: copies of string values */
     size_t storage_used_, storage_size_;
 } jf_config_t;
@@ -80,6 +110,10 @@ jf_status_t jf_config_validate(const jf_config_t *cfg, jf_cfg_report_fn report, 
                                jf_err_t *err);
 
 void jf_config_free(jf_config_t *cfg);
+
+/* Switch cfg to region (as --region does) and derive cfg->names again.
+ * JF_EINVAL when region is not a [a-z0-9_-] token of 1 to 32 characters. */
+jf_status_t jf_config_set_region(jf_config_t *cfg, const char *region, jf_err_t *err);
 
 /* The value of var in cfg, formatted for display into buf. Secrets show as
  * "<redacted>" when set and "" when unset. */

@@ -57,26 +57,52 @@ static bool subjects_eq(const jsStreamConfig *c, const jf_stream_spec_t *s)
 
 /* ---- streams ---------------------------------------------------------------- */
 
+static bool has_source(const jsStreamConfig *c, const char *name)
+{
+    for (int i = 0; c != NULL && i < c->SourcesLen; i++)
+        if (c->Sources[i] != NULL && str_eq(c->Sources[i]->Name, name))
+            return true;
+    return false;
+}
+
 jf_status_t jf_js_ensure_stream(jf_nats_t *nc, const jf_stream_spec_t *spec,
                                 jf_prov_result_t *out, jf_err_t *err)
 {
-    jsStreamInfo  *si = NULL;
-    jsStreamConfig sc;
-    jsOptions      jo;
-    jsErrCode      jerr = 0;
-    natsStatus     s;
-    bool           exists = false;
-    char           what[128];
+    jsStreamInfo   *si = NULL, *res = NULL;
+    jsStreamConfig  sc;
+    jsOptions       jo;
+    jsErrCode       jerr = 0;
+    natsStatus      s;
+    const jsStreamConfig *c = NULL;
+    jsPlacement     placement;
+    jsStreamSource  added[16];
+    jsStreamSource *srcs[64];
+    int             nsrcs = 0;
+    char            what[128];
 
     jf_js_opts(nc, &jo);
     snprintf(what, sizeof(what), "stream %s", spec->name);
+    if (spec->nsources > (int)(sizeof(added) / sizeof(added[0])))
+        return jf_err_set(err, JF_EINVAL, "%s: too many sources", what);
 
     s = js_GetStreamInfo(&si, nc->js, spec->name, &jo, &jerr);
     if (s != NATS_OK && !(s == NATS_NOT_FOUND || jerr == JSStreamNotFoundErr))
         return jf_js_status(s, jerr, err, what);
 
-    if (si != NULL) {
-        const jsStreamConfig *c = si->Config;
+    /* Sources: the ones the stream has, plus the spec's it lacks. */
+    if (si != NULL)
+        c = si->Config;
+    for (int i = 0; c != NULL && i < c->SourcesLen && nsrcs < 48; i++)
+        srcs[nsrcs++] = c->Sources[i];
+    for (int i = 0; i < spec->nsources; i++) {
+        if (has_source(c, spec->sources[i]))
+            continue;
+        memset(&added[i], 0, sizeof(added[i]));
+        added[i].Name = spec->sources[i];
+        srcs[nsrcs++] = &added[i];
+    }
+
+    if (c != NULL) {
         bool same;
 
         if (c->Retention != retention(spec->retention) || c->Storage != js_FileStorage) {
@@ -89,14 +115,13 @@ jf_status_t jf_js_ensure_stream(jf_nats_t *nc, const jf_stream_spec_t *spec,
                c->MaxBytes == (spec->max_bytes ? spec->max_bytes : -1) &&
                c->MaxMsgSize == (spec->max_msg_size ? spec->max_msg_size : -1) &&
                (spec->duplicates_ms == 0 || c->Duplicates == spec->duplicates_ms * NS_PER_MS) &&
-               c->Replicas == spec->replicas && str_eq(c->Description, spec->description);
-        jsStreamInfo_Destroy(si);
-        si = NULL;
+               c->Replicas == spec->replicas && str_eq(c->Description, spec->description) &&
+               nsrcs == c->SourcesLen;
         if (same) {
+            jsStreamInfo_Destroy(si);
             *out = JF_PROV_UNCHANGED;
             return JF_OK;
         }
-        exists = true;
     }
 
     jsStreamConfig_Init(&sc);
@@ -112,14 +137,24 @@ jf_status_t jf_js_ensure_stream(jf_nats_t *nc, const jf_stream_spec_t *spec,
     sc.Duplicates = spec->duplicates_ms * NS_PER_MS;
     sc.Replicas = spec->replicas;
     sc.Discard = js_DiscardOld;
+    sc.Sources = nsrcs > 0 ? srcs : NULL;
+    sc.SourcesLen = nsrcs;
+    if (c != NULL) {
+        sc.Placement = c->Placement;   /* placement is chosen once, at creation */
+    } else if (spec->placement_cluster != NULL) {
+        jsPlacement_Init(&placement);
+        placement.Cluster = spec->placement_cluster;
+        sc.Placement = &placement;
+    }
 
     jerr = 0;
-    if (exists)
-        s = js_UpdateStream(&si, nc->js, &sc, &jo, &jerr);
+    if (c != NULL)
+        s = js_UpdateStream(&res, nc->js, &sc, &jo, &jerr);
     else
-        s = js_AddStream(&si, nc->js, &sc, &jo, &jerr);
+        s = js_AddStream(&res, nc->js, &sc, &jo, &jerr);
     if (s == NATS_OK)
-        *out = exists ? JF_PROV_UPDATED : JF_PROV_CREATED;
+        *out = c != NULL ? JF_PROV_UPDATED : JF_PROV_CREATED;
+    jsStreamInfo_Destroy(res);
     jsStreamInfo_Destroy(si);
     return jf_js_status(s, jerr, err, what);
 }
@@ -236,6 +271,43 @@ jf_status_t jf_js_ensure_kv(jf_nats_t *nc, const jf_kv_spec_t *spec,
     if (!(s == NATS_NOT_FOUND || jerr == JSStreamNotFoundErr))
         return jf_js_status(s, jerr, err, what);
 
+    if (spec->placement_cluster != NULL) {
+        /* nats.c's kvConfig has no placement: create the bucket's stream
+         * the way js_CreateKeyValue does, placed in the cluster. */
+        jsStreamConfig sc;
+        jsPlacement    pl;
+        jsStreamInfo  *res = NULL;
+        char           subject[96];
+        const char    *subjects[1] = { subject };
+        int64_t        two_min = 2 * 60 * (int64_t)1000 * NS_PER_MS;
+
+        snprintf(subject, sizeof(subject), "$KV.%s.>", spec->bucket);
+        jsStreamConfig_Init(&sc);
+        jsPlacement_Init(&pl);
+        pl.Cluster = spec->placement_cluster;
+        sc.Name = stream;
+        sc.Description = spec->description;
+        sc.Subjects = subjects;
+        sc.SubjectsLen = 1;
+        sc.MaxMsgsPerSubject = spec->history > 0 ? spec->history : 1;
+        sc.MaxAge = spec->ttl_ms * NS_PER_MS;
+        sc.MaxMsgSize = spec->max_value_size ? spec->max_value_size : -1;
+        sc.Storage = js_FileStorage;
+        sc.Replicas = spec->replicas;
+        sc.AllowRollup = true;
+        sc.DenyDelete = true;
+        sc.AllowDirect = true;
+        sc.Discard = js_DiscardNew;
+        sc.Duplicates = sc.MaxAge > 0 && sc.MaxAge < two_min ? sc.MaxAge : two_min;
+        sc.Placement = &pl;
+        jerr = 0;
+        s = js_AddStream(&res, nc->js, &sc, &jo, &jerr);
+        jsStreamInfo_Destroy(res);
+        if (s != NATS_OK)
+            return jf_js_status(s, jerr, err, what);
+        *out = JF_PROV_CREATED;
+        return JF_OK;
+    }
     {
         kvConfig kc;
         kvStore *kv = NULL;
@@ -337,6 +409,16 @@ jf_status_t jf_js_publish(jf_nats_t *nc, const char *subject, const void *data, 
     po.MaxWait = nc->api_timeout_ms;
     s = js_PublishMsg(&pa, nc->js, msg, &po, &jerr);
     natsMsg_Destroy(msg);
+    if (s == NATS_TIMEOUT) {
+        /* A publish the account may not make is dropped by the server,
+         * which says so asynchronously ("Permissions Violation for Publish
+         * to ..."); the caller only sees the ack time out. Say why. */
+        const char *last = NULL;
+        if (natsConnection_GetLastError(nc->conn, &last) == NATS_NOT_PERMITTED && last != NULL &&
+            strstr(last, subject) != NULL)
+            return jf_err_set(err, JF_EDENIED, "%s: not permitted for this NATS user (%s)",
+                              what, last);
+    }
     if (s != NATS_OK)
         return jf_js_status(s, jerr, err, what);
     if (out != NULL) {

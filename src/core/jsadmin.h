@@ -37,6 +37,9 @@ typedef struct jf_stream_spec {
     int32_t            max_msg_size;   /* 0: unlimited */
     int64_t            duplicates_ms;  /* 0: server default */
     int                replicas;
+    const char        *placement_cluster;  /* NULL: where the server puts it; set at creation only */
+    const char *const *sources;        /* streams to source from; existing sources are kept */
+    int                nsources;
 } jf_stream_spec_t;
 
 typedef struct jf_consumer_spec {
@@ -56,6 +59,7 @@ typedef struct jf_kv_spec {
     int32_t     max_value_size;
     int         replicas;
     int         history;        /* revisions kept per key; 0 means 1 */
+    const char *placement_cluster;  /* NULL: where the server puts it; set at creation only */
 } jf_kv_spec_t;
 
 /* Create the stream, or bring an existing one to the spec. A change that

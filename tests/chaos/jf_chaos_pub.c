@@ -46,6 +46,7 @@ enum { C_UNUSED = 0, C_TODO, C_INFLIGHT, C_QUEUED, C_ACKED };
 typedef struct chaos {
     const char      *url;
     const char      *prefix;
+    const char      *subject_prefix;   /* "jobs", or "jobs.<region>" */
     uint64_t         start;
     uint32_t         count;
     uint32_t         dup_every;   /* 0: no duplicates */
@@ -149,12 +150,13 @@ static void on_ack(jsCtx *js, natsMsg *m, jsPubAck *pa, jsPubAckErr *pae, void *
 static natsStatus publish_copy(chaos_t *c, jsCtx *js, uint32_t u)
 {
     uint64_t   i = c->start + u / 2;
-    char       subj[64], id[160], data[32];
+    char       subj[160], id[160], data[32];
     natsMsg   *m = NULL;
     natsStatus s;
     int        n;
 
-    snprintf(subj, sizeof(subj), "jobs.t%u.diag.effect", (unsigned)(i % TENANTS));
+    snprintf(subj, sizeof(subj), "%s.t%u.diag.effect", c->subject_prefix,
+             (unsigned)(i % TENANTS));
     snprintf(id, sizeof(id), "%s-%" PRIu64, c->prefix, i);
     n = snprintf(data, sizeof(data), "{\"sleepMs\":%u}", sleep_of(i));
     s = natsMsg_Create(&m, subj, NULL, data, n);
@@ -253,12 +255,13 @@ static bool all_acked(const chaos_t *c)
 static void usage(FILE *f)
 {
     fprintf(f, "usage: jf_chaos_pub --url URL --count N --start K --prefix P --dup-every M\n"
-               "                    [--rate JOBS_PER_S] [--timeout SECONDS]\n");
+               "                    [--rate JOBS_PER_S] [--timeout SECONDS] [--subject-prefix jobs]\n");
 }
 
 static int parse_args(chaos_t *c, int argc, char **argv)
 {
     c->timeout_s = 300;
+    c->subject_prefix = "jobs";
     for (int k = 1; k < argc; k++) {
         const char *a = argv[k], *v = k + 1 < argc ? argv[k + 1] : NULL;
         char       *end = NULL;
@@ -277,6 +280,8 @@ static int parse_args(chaos_t *c, int argc, char **argv)
             c->url = v;
         else if (strcmp(a, "--prefix") == 0)
             c->prefix = v;
+        else if (strcmp(a, "--subject-prefix") == 0)
+            c->subject_prefix = v;
         else if (strcmp(a, "--count") == 0)
             c->count = (uint32_t)strtoul(v, &end, 10);
         else if (strcmp(a, "--start") == 0)

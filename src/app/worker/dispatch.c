@@ -206,12 +206,13 @@ static void dead_letter(msg_ctx_t *c, const char *reason, jf_status_t code, cons
         .original_subject = jf_jsmsg_subject(c->msg),
         .original_stream = c->meta->stream,
         .original_seq = c->meta->stream_seq,
+        .dlq_prefix = c->w->cfg->names.dlq_prefix,
     };
     jf_log_field_t f[4] = {
         JF_LS("outcome", reason),
         JF_LS("error_code", jf_status_name(code)),
         JF_LS("error", error ? error : ""),
-        JF_LS("dead_letter", dl.tenant ? "DLQ" : JF_DLQ_INVALID_SUBJECT),
+        JF_LS("dead_letter", c->w->cfg->names.dlq_stream),
     };
 
     if (jf_deadletter_delivered(c->w->nc, c->msg, &dl, &err) != JF_OK) {
@@ -299,7 +300,7 @@ static const jf_job_type_t *prepare(msg_ctx_t *c, ProtobufCMessage **ret_payload
     size_t               size;
 
     /* 1. subject */
-    if (jf_subject_parse(jf_jsmsg_subject(c->msg), cfg->subject_prefix, &c->subj, &err) != JF_OK) {
+    if (jf_subject_parse(jf_jsmsg_subject(c->msg), cfg->names.jobs_prefix, &c->subj, &err) != JF_OK) {
         snprintf(reason, sizeof(reason), "bad subject: %s", jf_err_msg(&err));
         reject(c, JF_EINVAL, reason);
         return NULL;

@@ -84,7 +84,7 @@ jf_status_t jf_worker_enqueue(void *ctx, const jf_job_t *parent, const char *typ
                         payload->descriptor->name, type, jt->payload->name);
         goto out;
     }
-    if (snprintf(subject, sizeof(subject), "%s.%s.%s", cfg->subject_prefix, tenant, type) >=
+    if (snprintf(subject, sizeof(subject), "%s.%s.%s", cfg->names.jobs_prefix, tenant, type) >=
         (int)sizeof(subject)) {
         st = jf_err_set(&err, JF_EINVAL, "subject for %s is too long", type);
         goto out;

@@ -22,10 +22,11 @@ void jf_worker_emit(jf_worker_t *w, const jf_event_src_t *src, Jetfleet__V1__Eve
     if (w->telemetry == NULL)
         return;
     if (src->tenant != NULL && src->type != NULL)
-        snprintf(subject, sizeof(subject), "telemetry.jobs.%s.%s.%s", src->tenant, src->type,
-                 name);
+        snprintf(subject, sizeof(subject), "%s.%s.%s.%s", w->cfg->names.telemetry_prefix,
+                 src->tenant, src->type, name);
     else
-        snprintf(subject, sizeof(subject), "telemetry.jobs._invalid.subject.rejected.%s", name);
+        snprintf(subject, sizeof(subject), "%s._invalid.subject.rejected.%s",
+                 w->cfg->names.telemetry_prefix, name);
     snprintf(msg_id, sizeof(msg_id), "%s:%s-%" PRIu64 ":%u:%s",
              src->job_id ? src->job_id : "-", src->stream, src->stream_seq, src->attempt, name);
 

@@ -91,7 +91,7 @@ static void on_advisory(const char *subject, const char *data, size_t len, void 
         return;
     }
 
-    have_subj = jf_subject_parse(jf_stored_msg_subject(m), w->cfg->subject_prefix, &subj,
+    have_subj = jf_subject_parse(jf_stored_msg_subject(m), w->cfg->names.jobs_prefix, &subj,
                                  NULL) == JF_OK;
     job_id = jf_stored_msg_header(m, JF_HDR_JOB_ID);
     if (job_id == NULL || jf_job_id_check(job_id, NULL) != JF_OK)
@@ -125,6 +125,7 @@ static void on_advisory(const char *subject, const char *data, size_t len, void 
             .original_subject = jf_stored_msg_subject(m),
             .original_stream = a.stream,
             .original_seq = a.stream_seq,
+            .dlq_prefix = w->cfg->names.dlq_prefix,
         };
         if (jf_deadletter_stored(w->nc, m, &dl, &err) != JF_OK) {
             jf_log_kv(JF_LOG_ERROR, "quarantine failed: the DLQ did not take the message; it "
@@ -176,12 +177,12 @@ jf_status_t jf_quarantine_start(jf_worker_t *w, jf_err_t *err)
     jf_status_t st;
 
     snprintf(subject, sizeof(subject), "$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.%s.%s",
-             w->cfg->stream, pool);
+             w->cfg->names.jobs_stream, pool);
     st = jf_nats_subscribe(w->nc, subject, NULL, on_advisory, w, &w->quarantine, err);
     if (st != JF_OK)
         return st;
     snprintf(subject, sizeof(subject), "$JS.EVENT.ADVISORY.CONSUMER.MSG_TERMINATED.%s.%s",
-             w->cfg->stream, pool);
+             w->cfg->names.jobs_stream, pool);
     st = jf_nats_subscribe(w->nc, subject, NULL, on_advisory, w, &w->quarantine_term, err);
     if (st != JF_OK) {
         jf_nats_unsubscribe(w->quarantine);

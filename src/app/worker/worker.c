@@ -85,7 +85,7 @@ static void deliver(jf_jsmsg_t *msg, void *arg)
         jf_queued_t *q = &w->queue[w->qlen++];
         q->msg = msg;
         q->since = jf_clock_mono_ms();
-        subject_tenant(jf_jsmsg_subject(msg), w->cfg->subject_prefix, q->tenant,
+        subject_tenant(jf_jsmsg_subject(msg), w->cfg->names.jobs_prefix, q->tenant,
                        sizeof(q->tenant));
         pthread_cond_signal(&w->qcond);
     }
@@ -471,7 +471,7 @@ static void on_http(const char *path, jf_http_reply_t *r, void *arg)
             jf_metrics_set(w->metrics, JF_GAUGE_TELEMETRY_PENDING, ts.pending);
         }
         if (jf_nats_connected(w->nc) && w->pull != NULL &&
-            jf_js_consumer_state(w->nc, w->cfg->stream, jf_pull_consumer(w->pull), &cs,
+            jf_js_consumer_state(w->nc, w->cfg->names.jobs_stream, jf_pull_consumer(w->pull), &cs,
                                  NULL) == JF_OK) {
             jf_metrics_set(w->metrics, JF_GAUGE_CONSUMER_PENDING, (int64_t)cs.num_pending);
             jf_metrics_set(w->metrics, JF_GAUGE_CONSUMER_ACK_PENDING, cs.num_ack_pending);
@@ -697,7 +697,7 @@ int jf_cmd_worker(int argc, char **argv)
         }
     }
     w.pool = pool;
-    if (jf_ledger_open(&w.ledger, w.nc, "JF_LEDGER", &err) != JF_OK) {
+    if (jf_ledger_open(&w.ledger, w.nc, cfg.names.ledger_bucket, &err) != JF_OK) {
         jf_log_kv(JF_LOG_ERROR, "cannot open the job ledger", JF_LS("error", jf_err_msg(&err)));
         rc = jf_cli_exit_code(err.code);
         goto out;
@@ -718,7 +718,7 @@ int jf_cmd_worker(int argc, char **argv)
     w.limits_on = w.tenant_limit > 0 || w.policy_file;
     {
         jf_pull_opts_t po = {
-            .stream = cfg.stream, .consumer = pool,
+            .stream = cfg.names.jobs_stream, .consumer = pool,
             .max_inflight = (int)concurrency * (w.limits_on ? 2 : 1),
             .expires_ms = cfg.pull_expires, .heartbeat_ms = cfg.pull_heartbeat,
         };
@@ -779,7 +779,7 @@ int jf_cmd_worker(int argc, char **argv)
         char server[512];
         jf_nats_server_url(w.nc, server, sizeof(server));
         jf_log_kv(JF_LOG_INFO, "worker started", JF_LS("worker", w.worker_id),
-                  JF_LS("pool", pool), JF_LS("stream", cfg.stream),
+                  JF_LS("pool", pool), JF_LS("stream", cfg.names.jobs_stream),
                   JF_LN("concurrency", concurrency), JF_LS("region", cfg.region),
                   JF_LN("ack_wait_ms", w.ack_wait_ms), JF_LN("tenant_limit", w.tenant_limit),
                   JF_LS("metrics", cfg.metrics_addr),

@@ -218,3 +218,63 @@ Test(config, duration_and_size_parsers)
     cr_assert_eq(jf_parse_size("512", &v, NULL), JF_OK);
     cr_assert_eq(v, 512);
 }
+
+Test(config, one_region_keeps_the_plain_names)
+{
+    struct kv   env[] = { { NULL, NULL } };
+    jf_config_t cfg;
+
+    cr_assert_eq(jf_config_load(&cfg, table_get, env, NULL, NULL, NULL), JF_OK);
+    cr_assert_not(cfg.names.regional);
+    cr_assert_str_eq(cfg.names.jobs_stream, "JOBS");
+    cr_assert_str_eq(cfg.names.jobs_prefix, "jobs");
+    cr_assert_str_eq(cfg.names.dlq_stream, "DLQ");
+    cr_assert_str_eq(cfg.names.dlq_prefix, "dlq");
+    cr_assert_str_eq(cfg.names.audit_stream, "AUDIT");
+    cr_assert_str_eq(cfg.names.telemetry_prefix, "telemetry.jobs");
+    cr_assert_str_eq(cfg.names.ledger_bucket, "JF_LEDGER");
+    jf_config_free(&cfg);
+}
+
+Test(config, a_region_gets_its_own_objects)
+{
+    struct kv   env[] = { { "JF_REGION", "eu-west" }, { "JF_STREAM", "WORK" },
+                          { "JF_SUBJECT_PREFIX", "acme.jobs" }, { NULL, NULL } };
+    jf_config_t cfg;
+    jf_err_t    err = { 0 };
+
+    cr_assert_eq(jf_config_load(&cfg, table_get, env, NULL, NULL, NULL), JF_OK);
+    cr_assert_eq(jf_config_validate(&cfg, NULL, NULL, NULL), JF_OK);
+    cr_assert(cfg.names.regional);
+    cr_assert_str_eq(cfg.names.region, "eu-west");
+    cr_assert_str_eq(cfg.names.jobs_stream, "WORK_eu-west");
+    cr_assert_str_eq(cfg.names.jobs_prefix, "acme.jobs.eu-west");
+    cr_assert_str_eq(cfg.names.dlq_stream, "DLQ_eu-west");
+    cr_assert_str_eq(cfg.names.dlq_prefix, "dlq.eu-west");
+    cr_assert_str_eq(cfg.names.audit_stream, "AUDIT_eu-west");
+    cr_assert_str_eq(cfg.names.telemetry_prefix, "telemetry.jobs.eu-west");
+    cr_assert_str_eq(cfg.names.ledger_bucket, "JF_LEDGER_eu-west");
+
+    /* --region switches, and "local" switches back */
+    cr_assert_eq(jf_config_set_region(&cfg, "us-east", &err), JF_OK);
+    cr_assert_str_eq(cfg.names.jobs_stream, "WORK_us-east");
+    cr_assert_eq(jf_config_set_region(&cfg, "local", &err), JF_OK);
+    cr_assert_str_eq(cfg.names.jobs_stream, "WORK");
+    cr_assert_str_eq(cfg.names.jobs_prefix, "acme.jobs");
+    cr_assert_eq(jf_config_set_region(&cfg, "EU", &err), JF_EINVAL);
+    cr_assert(strstr(err.msg, "[a-z0-9_-]") != NULL, "%s", err.msg);
+    cr_assert_eq(jf_config_set_region(&cfg, "eu.west", &err), JF_EINVAL);
+    cr_assert_eq(jf_config_set_region(&cfg, "", &err), JF_EINVAL);
+    jf_config_free(&cfg);
+}
+
+Test(config, a_bad_region_is_refused)
+{
+    struct kv      dotted[] = { { "JF_REGION", "eu.west" }, { NULL, NULL } };
+    struct kv      toolong[] = { { "JF_REGION", "abcdefghijklmnopqrstuvwxyz0123456" }, { NULL, NULL } };
+    struct reports r = { 0 };
+
+    cr_assert_eq(load_and_validate(dotted, &r), JF_ECONFIG);
+    cr_assert(strstr(r.last, "JF_REGION") != NULL, "%s", r.last);
+    cr_assert_eq(load_and_validate(toolong, &r), JF_ECONFIG);
+}
