@@ -1,8 +1,13 @@
 /*
  * test_lag.c - `jetfleet lag` against a real nats-server: the backlog read
  * from the JetStream API and from the monitoring endpoint (/jsz, the way
- * KEDA's nats-jetstream scaler reads it) agree, fall to zero once a worker
- * runs, and a missing stream or consumer is exit 4, never a lag of 0.
+ * KEDA's nats-jetstream scaler reads it) agree, fall to zero once workers
+ * run, and a missing stream or consumer is exit 4, never a lag of 0.
+ *
+ * The backlog test is issue 6's: with the workers stopped (one has run and
+ * been stopped with SIGTERM, so a stopped worker must leave nothing
+ * counted), enqueue N; both sources report N for the consumer; start two
+ * workers; the lag falls to 0 on both.
  *
  * The shared harness starts nats-server without a monitoring port, so this
  * file starts its own with `-m <port>` and fills a jf_h_server_t by hand;
@@ -171,12 +176,19 @@ Test(lag, backlog_from_api_and_monitor_then_drained, .init = setup, .fini = tear
     const char *const monitor_args[] = { "--monitor", monitor, NULL };
     const char *const text_args[] = { "lag", NULL };
     const char *const text_mon[] = { "lag", "--monitor", monitor, NULL };
+    const char *const w1_env[] = { "JF_WORKER_ID=lag-w1", NULL };
+    const char *const w2_env[] = { "JF_WORKER_ID=lag-w2", NULL };
     json_t     *o = NULL;
-    jf_h_proc_t p, w;
+    jf_h_proc_t p, w, w1, w2;
     char       *out, want[160];
     json_int_t  lag = -1;
 
     jf_h_provision(&srv, NULL);
+    /* the workers are stopped: one ran, bound to the consumer, and was
+     * stopped gracefully before the jobs arrive */
+    jf_h_worker_start(&srv, "worker-before", NULL, &w);
+    jf_h_wait_started(&w);
+    cr_assert_eq(jf_h_proc_stop(&w, SIGTERM, 30000), 0);
     enqueue(NJOBS);
     jf_h_wait_stream_msgs(nc, "JOBS", NJOBS, 5000);
 
@@ -213,9 +225,11 @@ Test(lag, backlog_from_api_and_monitor_then_drained, .init = setup, .fini = tear
     cr_assert_str_eq(out, want);
     free(out);
 
-    /* a worker drains it; both sources see 0 */
-    jf_h_worker_start(&srv, "worker", NULL, &w);
-    jf_h_wait_started(&w);
+    /* start the workers: two drain it; both sources see 0 */
+    jf_h_worker_start(&srv, "worker-1", w1_env, &w1);
+    jf_h_worker_start(&srv, "worker-2", w2_env, &w2);
+    jf_h_wait_started(&w1);
+    jf_h_wait_started(&w2);
     for (int i = 0; i < 60 && lag != 0; i++) {
         cr_assert_eq(lag_json("api-drain", NULL, &o), 0);
         lag = get_int(o, "lag");
@@ -223,11 +237,14 @@ Test(lag, backlog_from_api_and_monitor_then_drained, .init = setup, .fini = tear
         if (lag != 0)
             jf_h_sleep_ms(250);
     }
-    cr_assert_eq(lag, 0, "the worker did not drain the backlog");
+    cr_assert_eq(lag, 0, "the workers did not drain the backlog");
     cr_assert_eq(lag_json("monitor-drain", monitor_args, &o), 0);
     cr_assert_eq(get_int(o, "lag"), 0);
+    cr_assert_eq(get_int(o, "num_pending"), 0);
+    cr_assert_eq(get_int(o, "num_ack_pending"), 0);
     json_decref(o);
-    cr_assert_eq(jf_h_proc_stop(&w, SIGTERM, 30000), 0);
+    cr_assert_eq(jf_h_proc_stop(&w1, SIGTERM, 30000), 0);
+    cr_assert_eq(jf_h_proc_stop(&w2, SIGTERM, 30000), 0);
 }
 
 /* ---- not found: exit 4, never a zero ------------------------------------------------------ */
