@@ -79,7 +79,7 @@ def worker(env, name, region, urls, effects):
     e = dict(os.environ)
     e.update({
         "JF_NATS_URL": with_creds(urls, "worker", "worker-dev"), "JF_REGION": region,
-        "JF_DIAG_EFFECTS_DIR": effects, "JF_WORKER_ID": name, "JF_LOG_LEVEL": "info",
+        "JF_DIAG_EFFECTS_DIR": effects, "JF_WORKER_ID": name, "JF_LOG_LEVEL": "debug",
         "JF_CONCURRENCY": "16", "JF_SHUTDOWN_GRACE": "5s",
     })
     log = open(os.path.join(env.dir, f"{name}.log"), "w")
@@ -239,7 +239,32 @@ def main():
         out, err = pub.communicate(timeout=180)
         check(pub.returncode == 0, f"every job was acknowledged by the stream: {out.strip()}")
         kill_ids = [f"kill-{i}" for i in range(600)]
-        ran = wait_effects(kill_ids, [e1, e2], 90)
+        try:
+            ran = wait_effects(kill_ids, [e1, e2], 180)
+        except SystemExit:
+            # evidence for the report: where are the missing jobs?
+            for args in (["lag", "--json"],):
+                q = jf(env, args, dict(op, JF_NATS_URL=east, JF_REGION="us-east"), check_rc=False)
+                print(f"jetfleet {' '.join(args)}: {q.stdout.strip()} {q.stderr.strip()[-300:]}",
+                      file=sys.stderr)
+            for s in env.cluster["servers"]:
+                if s["region"] != "us-east" or s["name"] == "us-east-1":
+                    continue
+                try:
+                    import urllib.request
+                    with urllib.request.urlopen(
+                            f"http://127.0.0.1:{s['ports']['http']}/jsz?accounts=true&streams=true"
+                            "&consumers=true", timeout=2) as r:
+                        j = json.loads(r.read().decode())
+                    for a in j.get("account_details", []):
+                        for st in a.get("stream_detail", []):
+                            if st["name"] == "JOBS_us-east":
+                                print(f"{s['name']}: stream {json.dumps(st.get('state'))} "
+                                      f"consumers {json.dumps(st.get('consumer_detail'))[:1500]}",
+                                      file=sys.stderr)
+                except Exception as ex:
+                    print(f"{s['name']}: {ex}", file=sys.stderr)
+            raise
         check(len([i for i in kill_ids if i in ran]) == 600,
               "no job lost when one of three servers dies (R3 streams)")
         stop(we1)
