@@ -167,8 +167,11 @@ static jf_status_t ledger_write(msg_ctx_t *c, Jetfleet__V1__JobState state, cons
                                 const char *error, jf_err_t *err)
 {
     jf_job_record_t *r = c->rec;
-    int64_t          now = jf_clock_now_ms();
+    int64_t          now;
 
+    if (c->w->ledger_off)
+        return JF_OK;   /* dedupe-only mode: nothing to record */
+    now = jf_clock_now_ms();
     r->state = state;
     r->worker = c->w->worker_id;
     r->stream_seq = c->meta->stream_seq;
@@ -445,6 +448,34 @@ static const jf_job_type_t *prepare(msg_ctx_t *c, ProtobufCMessage **ret_payload
     return jt;
 }
 
+/* Step 8 in dedupe-only mode (JF_LEDGER_MODE=off): no ledger is read or
+ * written. Duplicates are only those the stream's duplicate window drops
+ * at publish, and the attempt is JetStream's delivery count, so every
+ * redelivery counts: a crash, a NAK at shutdown, a transient failure of
+ * the DLQ and an early delivery of a scheduled job each use one attempt.
+ * This weakens DESIGN.md 5.1 (docs/reliability.md). */
+static bool admit_without_ledger(msg_ctx_t *c, const jf_job_type_t *jt)
+{
+    uint64_t d = c->meta->delivered ? c->meta->delivered : 1;
+
+    c->max_attempts = jt->retry.max_attempts;
+    c->attempt = d > UINT32_MAX ? UINT32_MAX : (uint32_t)d;
+    if (c->attempt > jt->retry.max_attempts) {
+        char reason[300];
+        /* Deliveries past the policy's maximum come from runs that ended
+         * without an answer (the worker died or timed out): DESIGN.md 5.4. */
+        c->attempt = jt->retry.max_attempts;
+        emit(c, JETFLEET__V1__EVENT_KIND__EVENT_KIND_RECEIVED, NULL);
+        snprintf(reason, sizeof(reason), "retries exhausted after %u attempts; delivery %" PRIu64
+                 " of a job without a ledger (JF_LEDGER_MODE=off): the last ended without an "
+                 "answer (worker died or timed out)", c->attempt, d);
+        dead_letter(c, "exhausted", JF_ETIMEOUT, reason);
+        return false;
+    }
+    emit(c, JETFLEET__V1__EVENT_KIND__EVENT_KIND_RECEIVED, NULL);
+    return true;
+}
+
 /* Step 8: the ledger decides whether this delivery runs. Returns false
  * when the message was finished here. */
 static bool admit(msg_ctx_t *c, const jf_job_type_t *jt)
@@ -453,6 +484,8 @@ static bool admit(msg_ctx_t *c, const jf_job_type_t *jt)
     jf_err_t         err = { 0 };
     jf_status_t      st;
 
+    if (c->w->ledger_off)
+        return admit_without_ledger(c, jt);
     if (jf_ledger_key(c->key, sizeof(c->key), c->subj.tenant, c->subj.type, c->job_id,
                       &err) != JF_OK) {
         reject(c, JF_ETOOBIG, jf_err_msg(&err));

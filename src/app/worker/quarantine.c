@@ -98,7 +98,7 @@ static void on_advisory(const char *subject, const char *data, size_t len, void 
         job_id = jf_stored_msg_header(m, "Nats-Msg-Id");
     if (job_id != NULL && jf_job_id_check(job_id, NULL) != JF_OK)
         job_id = NULL;
-    if (have_subj && job_id != NULL &&
+    if (have_subj && job_id != NULL && w->ledger != NULL &&
         jf_ledger_key(key, sizeof(key), subj.tenant, subj.type, job_id, NULL) == JF_OK) {
         have_key = true;
         if (jf_ledger_get(w->ledger, key, &rec, NULL) != JF_OK)

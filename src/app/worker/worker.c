@@ -697,7 +697,10 @@ int jf_cmd_worker(int argc, char **argv)
         }
     }
     w.pool = pool;
-    if (jf_ledger_open(&w.ledger, w.nc, cfg.names.ledger_bucket, &err) != JF_OK) {
+    /* Dedupe-only mode never touches the ledger, not even to open it. */
+    w.ledger_off = strcmp(cfg.ledger_mode, "off") == 0;
+    if (!w.ledger_off &&
+        jf_ledger_open(&w.ledger, w.nc, cfg.names.ledger_bucket, &err) != JF_OK) {
         jf_log_kv(JF_LOG_ERROR, "cannot open the job ledger", JF_LS("error", jf_err_msg(&err)));
         rc = jf_cli_exit_code(err.code);
         goto out;
@@ -782,8 +785,13 @@ int jf_cmd_worker(int argc, char **argv)
                   JF_LS("pool", pool), JF_LS("stream", cfg.names.jobs_stream),
                   JF_LN("concurrency", concurrency), JF_LS("region", cfg.region),
                   JF_LN("ack_wait_ms", w.ack_wait_ms), JF_LN("tenant_limit", w.tenant_limit),
-                  JF_LS("metrics", cfg.metrics_addr),
+                  JF_LS("metrics", cfg.metrics_addr), JF_LS("ledger_mode", cfg.ledger_mode),
                   JF_LS("server", jf_redact_url_list(server, urls, sizeof(urls))));
+        if (w.ledger_off)
+            jf_log_kv(JF_LOG_WARN, "ledger off (JF_LEDGER_MODE=off): dedupe-only mode weakens "
+                      "DESIGN.md 5.1; a job whose worker dies after its effect but before the "
+                      "ack runs again, and so does one re-published after the duplicate window",
+                      JF_LS("worker", w.worker_id), JF_LS("ledger_mode", "off"));
     }
 
     for (;;) {
