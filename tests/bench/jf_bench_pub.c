@@ -7,6 +7,9 @@
  * one subject, each with a distinct Nats-Msg-Id <prefix>-<i> and a JSON
  * payload {"note":"xxx..."} of exactly --size bytes, through nats.c's
  * asynchronous JetStream publish with a bounded window of pending acks.
+ * With --rate R it publishes open-loop at R messages a second instead:
+ * message i leaves at start + i/R whatever the acks do, which is how the
+ * benchmark's latency run loads a worker at a fixed fraction of its peak.
  * There are no retries: the server is local and nothing kills it, so any
  * failed or unanswered publish makes the run invalid and the exit status 1.
  *
@@ -37,6 +40,7 @@ typedef struct bench_pub {
     uint32_t         count;
     uint32_t         size;
     int              timeout_s;
+    uint32_t         rate;        /* messages a second; 0: as fast as acks allow */
 
     _Atomic uint64_t acked;
     _Atomic uint64_t failed;
@@ -72,7 +76,7 @@ static void on_ack(jsCtx *js, natsMsg *m, jsPubAck *pa, jsPubAckErr *pae, void *
 static void usage(FILE *f)
 {
     fprintf(f, "usage: jf_bench_pub --url URL --count N [--size BYTES] [--subject S]\n"
-               "                    [--prefix ID_PREFIX] [--timeout SECONDS]\n"
+               "                    [--prefix ID_PREFIX] [--timeout SECONDS] [--rate PER_S]\n"
                "  defaults: --size 128 --subject jobs.bench.diag.noop --prefix bench\n"
                "            --timeout 120\n");
 }
@@ -121,6 +125,8 @@ static int parse_args(bench_pub_t *b, int argc, char **argv)
             b->size = (uint32_t)n;
         else if (strcmp(a, "--timeout") == 0)
             b->timeout_s = (int)n;
+        else if (strcmp(a, "--rate") == 0)
+            b->rate = (uint32_t)n;
         else {
             fprintf(stderr, "jf_bench_pub: unknown option %s\n", a);
             return -1;
@@ -187,6 +193,13 @@ int main(int argc, char **argv)
     for (; sent < b.count && now_us() < deadline; sent++) {
         natsMsg *m = NULL;
 
+        if (b.rate > 0) {   /* open loop: wait for this message's slot only */
+            int64_t due = t0 + (int64_t)((double)sent * 1e6 / (double)b.rate), wait;
+            while ((wait = due - now_us()) > 0) {
+                struct timespec ts = { wait / 1000000, (long)(wait % 1000000) * 1000 };
+                nanosleep(&ts, NULL);
+            }
+        }
         snprintf(id, sizeof(id), "%s-%" PRIu32, b.prefix, sent);
         s = natsMsg_Create(&m, b.subject, NULL, data, (int)b.size);
         if (s == NATS_OK)
