@@ -7,6 +7,7 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include <sys/stat.h>
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -252,4 +253,35 @@ void jf_r_secret_file(char *out, size_t size)
     b64((const unsigned char *)jf_r_key1, strlen(jf_r_key1), s1);
     b64((const unsigned char *)jf_r_key2, strlen(jf_r_key2), s2);
     snprintf(out, size, "whsec_%s\n  whsec_%s\n", s1, s2);
+}
+
+static void write_file(const char *path, const char *text)
+{
+    FILE *f = fopen(path, "w");
+
+    cr_assert_not_null(f, "%s", path);
+    fputs(text, f);
+    fclose(f);
+    cr_assert_eq(chmod(path, 0600), 0, "%s", path);
+}
+
+void jf_r_tenant_files(const char *dir, const char *policy_json, const char *const *tenants,
+                       char *env_policy, size_t policy_size, char *env_secrets,
+                       size_t secrets_size)
+{
+    char policy[340], secrets[340], hooks[360], path[440], text[200];
+
+    snprintf(policy, sizeof(policy), "%s/policy.json", dir);
+    snprintf(secrets, sizeof(secrets), "%s/secrets", dir);
+    snprintf(hooks, sizeof(hooks), "%s/webhooks", secrets);
+    cr_assert_eq(mkdir(secrets, 0700), 0, "%s", secrets);
+    cr_assert_eq(mkdir(hooks, 0700), 0, "%s", hooks);
+    jf_r_secret_file(text, sizeof(text));
+    for (const char *const *t = tenants; *t != NULL; t++) {
+        snprintf(path, sizeof(path), "%s/%s", hooks, *t);
+        write_file(path, text);
+    }
+    write_file(policy, policy_json);
+    snprintf(env_policy, policy_size, "JF_POLICY_FILE=%s", policy);
+    snprintf(env_secrets, secrets_size, "JF_SECRETS_DIR=%s", secrets);
 }

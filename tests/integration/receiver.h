@@ -43,4 +43,13 @@ int jf_r_distinct(int *dups, int *conflicts);
 /* The "whsec_<base64 key1>\n  whsec_<base64 key2>\n" secret file text. */
 void jf_r_secret_file(char *out, size_t size);
 
+/* Write the tenant policy policy_json to <dir>/policy.json and the secret
+ * file above for each of the NULL-terminated tenants to
+ * <dir>/secrets/webhooks/<tenant> (all 0600, directories 0700), and fill
+ * env_policy and env_secrets with "JF_POLICY_FILE=..." and
+ * "JF_SECRETS_DIR=..." for the workers' environment. */
+void jf_r_tenant_files(const char *dir, const char *policy_json, const char *const *tenants,
+                       char *env_policy, size_t policy_size, char *env_secrets,
+                       size_t secrets_size);
+
 #endif /* JF_TESTS_RECEIVER_H */

@@ -29,42 +29,23 @@ static jf_h_server_t   srv;
 static natsConnection *nc;
 static char            env_policy[400], env_secrets[400];
 
-static void write_file(const char *path, const char *text, mode_t mode)
-{
-    FILE *f = fopen(path, "w");
-    cr_assert_not_null(f, "%s", path);
-    fputs(text, f);
-    fclose(f);
-    chmod(path, mode);
-}
-
 /* Server, policy (acme may run all three modules and reach 127.0.0.1;
  * "webless" may publish notifications but not run webhooks), secrets,
  * streams and the pools' consumers. */
 static void setup(void)
 {
-    char policy[340], secrets[340], dir[360], path[380], text[200];
+    const char *const tenants[] = { "acme", NULL };
 
     jf_r_start();
     jf_h_server_start(&srv);
     nc = jf_h_connect(&srv);
-    snprintf(policy, sizeof(policy), "%s/policy.json", srv.dir);
-    snprintf(secrets, sizeof(secrets), "%s/secrets", srv.dir);
-    snprintf(dir, sizeof(dir), "%s/webhooks", secrets);
-    cr_assert_eq(mkdir(secrets, 0700), 0);
-    cr_assert_eq(mkdir(dir, 0700), 0);
-    jf_r_secret_file(text, sizeof(text));
-    snprintf(path, sizeof(path), "%s/acme", dir);
-    write_file(path, text, 0600);
-    write_file(policy,
-               "{\"version\":1,\"default\":\"deny\",\"tenants\":{"
-               "\"acme\":{\"job_types\":[\"webhooks.*\",\"subscriptions.*\",\"notifications.*\"],"
-               "\"egress_allow\":[\"127.0.0.1/32\"]},"
-               "\"webless\":{\"job_types\":[\"subscriptions.*\",\"notifications.*\"],"
-               "\"egress_allow\":[\"127.0.0.1/32\"]}}}",
-               0600);
-    snprintf(env_policy, sizeof(env_policy), "JF_POLICY_FILE=%s", policy);
-    snprintf(env_secrets, sizeof(env_secrets), "JF_SECRETS_DIR=%s", secrets);
+    jf_r_tenant_files(srv.dir,
+                      "{\"version\":1,\"default\":\"deny\",\"tenants\":{"
+                      "\"acme\":{\"job_types\":[\"webhooks.*\",\"subscriptions.*\",\"notifications.*\"],"
+                      "\"egress_allow\":[\"127.0.0.1/32\"]},"
+                      "\"webless\":{\"job_types\":[\"subscriptions.*\",\"notifications.*\"],"
+                      "\"egress_allow\":[\"127.0.0.1/32\"]}}}",
+                      tenants, env_policy, sizeof(env_policy), env_secrets, sizeof(env_secrets));
 }
 
 static void teardown(void)
