@@ -318,6 +318,18 @@ int jf_h_wait_lines(const char *path, const char *const *needles, int want, int 
     return n;
 }
 
+int jf_h_job_lines(const char *path, const char *job_id, const char *msg, int want,
+                   int timeout_ms)
+{
+    char idf[200], msgf[100];
+
+    snprintf(idf, sizeof(idf), "\"job_id\":\"%s\"", job_id);
+    snprintf(msgf, sizeof(msgf), "\"msg\":\"%s\"", msg);
+    const char *const needles[] = { idf, msgf, NULL };
+    return timeout_ms > 0 ? jf_h_wait_lines(path, needles, want, timeout_ms)
+                          : jf_h_count_lines(path, needles);
+}
+
 natsConnection *jf_h_connect(const jf_h_server_t *s)
 {
     natsConnection *nc = NULL;

@@ -62,6 +62,12 @@ int jf_h_count_lines(const char *path, const char *const *needles);
 /* Wait until jf_h_count_lines() reaches want; returns the final count. */
 int jf_h_wait_lines(const char *path, const char *const *needles, int want, int timeout_ms);
 
+/* Log lines of a worker (its stderr log, path) about job job_id with
+ * "msg":"<msg>": how many there are now, or, with timeout_ms > 0, after
+ * waiting for want of them (jf_h_wait_lines). */
+int jf_h_job_lines(const char *path, const char *job_id, const char *msg, int want,
+                   int timeout_ms);
+
 /* Read a whole file into a malloc'ed string ("" when missing). */
 char *jf_h_slurp(const char *path);
 

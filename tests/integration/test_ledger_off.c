@@ -33,20 +33,12 @@ static const char *const off_env[] = { "JF_LOG_LEVEL=debug", "JF_CONCURRENCY=4",
 
 static int count(jf_h_proc_t *w, const char *id, const char *msg)
 {
-    char idf[200], msgf[100];
-    snprintf(idf, sizeof(idf), "\"job_id\":\"%s\"", id);
-    snprintf(msgf, sizeof(msgf), "\"msg\":\"%s\"", msg);
-    const char *const needles[] = { idf, msgf, NULL };
-    return jf_h_count_lines(w->err_path, needles);
+    return jf_h_job_lines(w->err_path, id, msg, 0, 0);
 }
 
 static int wait_count(jf_h_proc_t *w, const char *id, const char *msg, int want)
 {
-    char idf[200], msgf[100];
-    snprintf(idf, sizeof(idf), "\"job_id\":\"%s\"", id);
-    snprintf(msgf, sizeof(msgf), "\"msg\":\"%s\"", msg);
-    const char *const needles[] = { idf, msgf, NULL };
-    return jf_h_wait_lines(w->err_path, needles, want, 15000);
+    return jf_h_job_lines(w->err_path, id, msg, want, 15000);
 }
 
 static const char *hdr(natsMsg *m, const char *name)
