@@ -156,9 +156,14 @@ static bool wait_closed(jf_nats_t *nc, int64_t timeout_ms)
 static pthread_once_t open_once = PTHREAD_ONCE_INIT;
 static natsStatus     open_status = NATS_OK;
 
+/* Lock spin count 0: the library's default spins up to 2000 times on a
+ * contended mutex before sleeping. A worker has dozens of job threads
+ * publishing on one connection, usually on few cores: spinning burnt 20%
+ * of the worker's CPU in natsMutex_Lock and cost 25% of its throughput
+ * with the ledger on (docs/performance.md). */
 static void open_library(void)
 {
-    open_status = nats_Open(-1);
+    open_status = nats_Open(0);
 }
 
 /* Split "a,b,c" into an array of trimmed URLs. */
