@@ -1,18 +1,31 @@
 /*
  * kv.c - JetStream KV through nats.c's kvStore API.
  */
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <jansson.h>
 
 #include "core/kv.h"
 #include "core/nats_internal.h"
 #include "core/registry_impl.h"
 
 struct jf_kv {
-    jsCtx   *js;      /* its own context, so that KV calls use JF_API_TIMEOUT */
-    kvStore *kv;
-    char     bucket[64];
+    natsConnection *conn;
+    jsCtx          *js;      /* its own context, so that KV calls use JF_API_TIMEOUT */
+    kvStore        *kv;
+    char            bucket[64];
+};
+
+struct jf_kv_pipe {
+    jf_kv_t          *kv;
+    natsSubscription *sub;
+    char              inbox[96];       /* answers arrive on <inbox>.g|p.<token> */
+    char              api[160];        /* $JS.API.DIRECT.GET.KV_<bucket> */
+    jf_kv_answer_fn   fn;
+    void             *arg;
 };
 
 jf_status_t jf_kv_open(jf_kv_t **out, jf_nats_t *nc, const char *bucket, jf_err_t *err)
@@ -28,6 +41,7 @@ jf_status_t jf_kv_open(jf_kv_t **out, jf_nats_t *nc, const char *bucket, jf_err_
     if (kv == NULL)
         return jf_err_set(err, JF_ENOMEM, "out of memory");
     snprintf(kv->bucket, sizeof(kv->bucket), "%s", bucket);
+    kv->conn = nc->conn;
     s = natsConnection_JetStream(&kv->js, nc->conn, jf_js_opts(nc, &jo));
     if (s == NATS_OK)
         s = js_KeyValue(&kv->kv, kv->js, bucket);
@@ -156,4 +170,161 @@ jf_status_t jf_kv_delete(jf_kv_t *kv, const char *key, jf_err_t *err)
     natsStatus s = kvStore_Delete(kv->kv, key);
 
     return s == NATS_OK ? JF_OK : kv_error(kv, s, err, "deleting", key);
+}
+
+/* ---- pipelined reads and writes ------------------------------------------------- */
+
+/* The answer to a write: a PubAck, {"stream":..,"seq":..}, or
+ * {"error":{"code":..,"description":..}}. */
+static jf_status_t write_answer(jf_kv_pipe_t *p, natsMsg *msg, char *why, size_t size)
+{
+    const char   *data = natsMsg_GetData(msg);
+    int           len = natsMsg_GetDataLength(msg);
+    json_t       *doc, *e;
+    json_error_t  jerr;
+    jf_status_t   st = JF_OK;
+
+    doc = json_loadb(data ? data : "", (size_t)len, 0, &jerr);
+    if (doc == NULL || !json_is_object(doc)) {
+        snprintf(why, size, "writing to %s: unreadable acknowledgement", p->kv->bucket);
+        st = JF_EIO;
+    } else if ((e = json_object_get(doc, "error")) != NULL) {
+        const char *desc = json_string_value(json_object_get(e, "description"));
+        snprintf(why, size, "writing to %s: %.160s (code %lld)", p->kv->bucket,
+                 desc != NULL ? desc : "error",
+                 (long long)json_integer_value(json_object_get(e, "code")));
+        st = JF_EIO;
+    } else if (json_object_get(doc, "seq") == NULL) {
+        snprintf(why, size, "writing to %s: acknowledgement without a sequence", p->kv->bucket);
+        st = JF_EIO;
+    }
+    json_decref(doc);
+    return st;
+}
+
+/* Library thread: one answer, to a read (<inbox>.g.<token>) or a write
+ * (<inbox>.p.<token>). A status message without data is "404 Message Not
+ * Found" (no value), "503" (no responders: JetStream is not there) or
+ * another error; a value whose KV-Operation is DEL or PURGE is a delete
+ * marker. */
+static void on_answer(natsConnection *nc, natsSubscription *sub, natsMsg *msg, void *closure)
+{
+    jf_kv_pipe_t *p = closure;
+    const char   *subject = natsMsg_GetSubject(msg);
+    size_t        ilen = strlen(p->inbox);
+    const char   *status = NULL, *desc = NULL, *op = NULL;
+    char         *end = NULL;
+    char          kind, why[256];
+    uint64_t      token;
+    jf_status_t   st;
+
+    (void)nc;
+    (void)sub;
+    if (strncmp(subject, p->inbox, ilen) != 0 || subject[ilen] != '.' ||
+        (subject[ilen + 1] != 'g' && subject[ilen + 1] != 'p') || subject[ilen + 2] != '.')
+        goto out;   /* not one of ours */
+    kind = subject[ilen + 1];
+    token = strtoull(subject + ilen + 3, &end, 10);
+    if (end == subject + ilen + 3 || *end != '\0')
+        goto out;
+    if (natsMsgHeader_Get(msg, "Status", &status) == NATS_OK && status != NULL &&
+        natsMsg_GetDataLength(msg) == 0) {
+        if (kind == 'g' && strcmp(status, "404") == 0) {
+            p->fn(token, kind == 'p', JF_ENOTFOUND, NULL, 0, "no value", p->arg);
+        } else {
+            natsMsgHeader_Get(msg, "Description", &desc);
+            snprintf(why, sizeof(why), "%s %s: status %s %.120s",
+                     kind == 'g' ? "reading from" : "writing to", p->kv->bucket, status,
+                     desc ? desc : "");
+            p->fn(token, kind == 'p', strcmp(status, "503") == 0 ? JF_EUNAVAILABLE : JF_EIO, NULL, 0, why,
+                  p->arg);
+        }
+        goto out;
+    }
+    if (kind == 'p') {
+        st = write_answer(p, msg, why, sizeof(why));
+        p->fn(token, kind == 'p', st, NULL, 0, st == JF_OK ? NULL : why, p->arg);
+        goto out;
+    }
+    if (natsMsgHeader_Get(msg, "KV-Operation", &op) == NATS_OK && op != NULL &&
+        (strcmp(op, "DEL") == 0 || strcmp(op, "PURGE") == 0)) {
+        p->fn(token, kind == 'p', JF_ENOTFOUND, NULL, 0, "deleted", p->arg);
+        goto out;
+    }
+    p->fn(token, kind == 'p', JF_OK, natsMsg_GetData(msg), (size_t)natsMsg_GetDataLength(msg), NULL, p->arg);
+out:
+    natsMsg_Destroy(msg);
+}
+
+jf_status_t jf_kv_pipe_create(jf_kv_pipe_t **out, jf_kv_t *kv, jf_kv_answer_fn fn, void *arg,
+                              jf_err_t *err)
+{
+    jf_kv_pipe_t *p = calloc(1, sizeof(*p));
+    natsInbox    *inbox = NULL;
+    natsStatus    s;
+    char          subject[112];
+
+    if (p == NULL)
+        return jf_err_set(err, JF_ENOMEM, "out of memory");
+    p->kv = kv;
+    p->fn = fn;
+    p->arg = arg;
+    snprintf(p->api, sizeof(p->api), "$JS.API.DIRECT.GET.KV_%s", kv->bucket);
+    s = natsInbox_Create(&inbox);
+    if (s == NATS_OK) {
+        snprintf(p->inbox, sizeof(p->inbox), "%s", (const char *)inbox);
+        natsInbox_Destroy(inbox);
+        snprintf(subject, sizeof(subject), "%s.*.*", p->inbox);
+        s = natsConnection_Subscribe(&p->sub, kv->conn, subject, on_answer, p);
+    }
+    if (s == NATS_OK)
+        s = natsSubscription_SetPendingLimits(p->sub, -1, -1);
+    if (s != NATS_OK) {
+        jf_status_t st = jf_nats_status(s, err, "subscribing for KV answers");
+        natsSubscription_Destroy(p->sub);
+        free(p);
+        return st;
+    }
+    *out = p;
+    return JF_OK;
+}
+
+jf_status_t jf_kv_get_async(jf_kv_pipe_t *p, const char *key, uint64_t token, jf_err_t *err)
+{
+    char       reply[128], body[400];
+    int        n;
+    natsStatus s;
+
+    n = snprintf(body, sizeof(body), "{\"last_by_subj\":\"$KV.%s.%s\"}", p->kv->bucket, key);
+    if (n < 0 || (size_t)n >= sizeof(body))
+        return jf_err_set(err, JF_ETOOBIG, "KV key %.80s... is too long", key);
+    snprintf(reply, sizeof(reply), "%s.g.%" PRIu64, p->inbox, token);
+    s = natsConnection_PublishRequest(p->kv->conn, p->api, reply, body, n);
+    return s == NATS_OK ? JF_OK : kv_error(p->kv, s, err, "asking for", key);
+}
+
+jf_status_t jf_kv_put_async(jf_kv_pipe_t *p, const char *key, const void *val, size_t len,
+                            uint64_t token, jf_err_t *err)
+{
+    char       subject[400], reply[128];
+    int        n;
+    natsStatus s;
+
+    n = snprintf(subject, sizeof(subject), "$KV.%s.%s", p->kv->bucket, key);
+    if (n < 0 || (size_t)n >= sizeof(subject))
+        return jf_err_set(err, JF_ETOOBIG, "KV key %.80s... is too long", key);
+    snprintf(reply, sizeof(reply), "%s.p.%" PRIu64, p->inbox, token);
+    s = natsConnection_PublishRequest(p->kv->conn, subject, reply, val, (int)len);
+    return s == NATS_OK ? JF_OK : kv_error(p->kv, s, err, "writing", key);
+}
+
+void jf_kv_pipe_destroy(jf_kv_pipe_t *p)
+{
+    if (p == NULL)
+        return;
+    /* Drain: no callback still runs when p is freed. */
+    if (natsSubscription_Drain(p->sub) == NATS_OK)
+        natsSubscription_WaitForDrainCompletion(p->sub, 5000);
+    natsSubscription_Destroy(p->sub);
+    free(p);
 }

@@ -18,6 +18,7 @@
 #ifndef JF_CORE_KV_H
 #define JF_CORE_KV_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -67,5 +68,41 @@ jf_status_t jf_kv_update(jf_kv_t *kv, const char *key, const void *val, size_t l
 /* Delete the key's value (a delete marker; history is kept). Deleting a
  * key that has no value is not an error. */
 jf_status_t jf_kv_delete(jf_kv_t *kv, const char *key, jf_err_t *err);
+
+/* ---- pipelined reads and writes (the worker's hot path) ----------------------
+ *
+ * Many reads and writes may be in flight over one reply subscription: the
+ * caller keeps working while the server answers, and each answer comes
+ * back with the caller's token. Writes from one connection reach the
+ * server in call order.
+ *
+ *     jf_kv_pipe_t *p;
+ *     jf_kv_pipe_create(&p, kv, on_answer, arg, &err);
+ *     jf_kv_get_async(p, "acme.diag.noop.j1", 42, &err);   // on_answer(42, ...) later
+ */
+typedef struct jf_kv_pipe jf_kv_pipe_t;
+
+/* One answer, on the library's delivery thread; write says to which kind
+ * of request. For a read: JF_OK with
+ * the value (borrowed for the call), JF_ENOTFOUND, or another status with
+ * why. For a write: JF_OK (val NULL) once the server stored it, or another
+ * status with why. A request the server never answers gets no call: the
+ * caller times it out. Tokens are the caller's. */
+typedef void (*jf_kv_answer_fn)(uint64_t token, bool write, jf_status_t st, const void *val,
+                                size_t len, const char *why, void *arg);
+
+jf_status_t jf_kv_pipe_create(jf_kv_pipe_t **out, jf_kv_t *kv, jf_kv_answer_fn fn, void *arg,
+                              jf_err_t *err);
+
+/* Ask for key's value. */
+jf_status_t jf_kv_get_async(jf_kv_pipe_t *p, const char *key, uint64_t token, jf_err_t *err);
+
+/* Store a value (last writer wins) without waiting; the answer says
+ * whether it was stored. An error here means it was not sent. */
+jf_status_t jf_kv_put_async(jf_kv_pipe_t *p, const char *key, const void *val, size_t len,
+                            uint64_t token, jf_err_t *err);
+
+/* No call of fn runs or starts once this returns. Accepts NULL. */
+void jf_kv_pipe_destroy(jf_kv_pipe_t *p);
 
 #endif /* JF_CORE_KV_H */

@@ -9,7 +9,11 @@
 #include "core/kv.h"
 
 struct jf_ledger {
-    jf_kv_t *kv;
+    jf_kv_t          *kv;
+    jf_kv_pipe_t     *pipe;
+    jf_ledger_got_fn  got;
+    jf_ledger_put_fn  put;
+    void             *arg;
 };
 
 jf_status_t jf_ledger_open(jf_ledger_t **out, jf_nats_t *nc, const char *bucket, jf_err_t *err)
@@ -32,6 +36,7 @@ void jf_ledger_close(jf_ledger_t *l)
 {
     if (l == NULL)
         return;
+    jf_kv_pipe_destroy(l->pipe);
     jf_kv_close(l->kv);
     free(l);
 }
@@ -86,18 +91,87 @@ jf_status_t jf_ledger_get(jf_ledger_t *l, const char *key, jf_job_record_t **out
     return JF_OK;
 }
 
+/* rec packed on the stack, or in buf (malloc'ed) when it is large. */
+#define PACK_STACK 1024
+
+static uint8_t *pack(const jf_job_record_t *rec, uint8_t stackbuf[PACK_STACK], size_t *ret_len)
+{
+    size_t   len = jetfleet__v1__job_record__get_packed_size(rec);
+    uint8_t *buf = len > PACK_STACK ? malloc(len) : stackbuf;
+
+    if (buf != NULL)
+        jetfleet__v1__job_record__pack(rec, buf);
+    *ret_len = len;
+    return buf;
+}
+
 jf_status_t jf_ledger_put(jf_ledger_t *l, const char *key, const jf_job_record_t *rec,
                           jf_err_t *err)
 {
-    uint8_t     stackbuf[1024];
-    uint8_t    *buf = stackbuf;
-    size_t      len = jetfleet__v1__job_record__get_packed_size(rec);
+    uint8_t     stackbuf[PACK_STACK];
+    size_t      len;
+    uint8_t    *buf = pack(rec, stackbuf, &len);
     jf_status_t st;
 
-    if (len > sizeof(stackbuf) && (buf = malloc(len)) == NULL)
+    if (buf == NULL)
         return jf_err_set(err, JF_ENOMEM, "out of memory");
-    jetfleet__v1__job_record__pack(rec, buf);
     st = jf_kv_put(l->kv, key, buf, len, NULL, err);
+    if (buf != stackbuf)
+        free(buf);
+    return st;
+}
+
+/* Library thread: decode a read's value; pass a write's answer on. */
+static void on_answer(uint64_t token, bool write, jf_status_t st, const void *val, size_t len,
+                      const char *why, void *arg)
+{
+    jf_ledger_t     *l = arg;
+    jf_job_record_t *rec = NULL;
+
+    if (write) {
+        l->put(token, st, why, l->arg);
+        return;
+    }
+    if (st == JF_OK) {
+        rec = jetfleet__v1__job_record__unpack(NULL, len, val);
+        if (rec == NULL) {
+            st = JF_EDECODE;
+            why = "the ledger record is not a JobRecord";
+        }
+    }
+    l->got(token, st, rec, why, l->arg);
+}
+
+jf_status_t jf_ledger_pipe_start(jf_ledger_t *l, jf_ledger_got_fn got, jf_ledger_put_fn put,
+                                 void *arg, jf_err_t *err)
+{
+    l->got = got;
+    l->put = put;
+    l->arg = arg;
+    return jf_kv_pipe_create(&l->pipe, l->kv, on_answer, l, err);
+}
+
+jf_status_t jf_ledger_get_async(jf_ledger_t *l, const char *key, uint64_t token,
+                                jf_err_t *err)
+{
+    if (l->pipe == NULL)
+        return jf_err_set(err, JF_ESTATE, "the ledger pipe is not started");
+    return jf_kv_get_async(l->pipe, key, token, err);
+}
+
+jf_status_t jf_ledger_put_async(jf_ledger_t *l, const char *key, const jf_job_record_t *rec,
+                                uint64_t token, jf_err_t *err)
+{
+    uint8_t     stackbuf[PACK_STACK];
+    size_t      len;
+    uint8_t    *buf;
+    jf_status_t st;
+
+    if (l->pipe == NULL)
+        return jf_err_set(err, JF_ESTATE, "the ledger pipe is not started");
+    if ((buf = pack(rec, stackbuf, &len)) == NULL)
+        return jf_err_set(err, JF_ENOMEM, "out of memory");
+    st = jf_kv_put_async(l->pipe, key, buf, len, token, err);
     if (buf != stackbuf)
         free(buf);
     return st;
