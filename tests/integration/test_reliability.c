@@ -294,6 +294,63 @@ Test(reliability, a_job_whose_worker_is_killed_runs_again_elsewhere_once,
     cr_assert_eq(jf_h_proc_stop(&w2, SIGTERM, 10000), 0);
 }
 
+/* ---- 5b. the ledger refuses the success record -------------------------------------- */
+
+/* Make the ledger's stream refuse every write (a 1-byte message size
+ * limit), or take writes again as provisioned. */
+static void ledger_refuse_writes(bool refuse)
+{
+    static int32_t provisioned;
+    jsCtx        *js = NULL;
+    jsStreamInfo *si = NULL, *res = NULL;
+    jsErrCode     jerr = 0;
+
+    cr_assert_eq(natsConnection_JetStream(&js, nc, NULL), NATS_OK);
+    cr_assert_eq(js_GetStreamInfo(&si, js, "KV_JF_LEDGER", NULL, &jerr), NATS_OK);
+    if (refuse)
+        provisioned = si->Config->MaxMsgSize;
+    si->Config->MaxMsgSize = refuse ? 1 : provisioned;
+    cr_assert_eq(js_UpdateStream(&res, js, si->Config, NULL, &jerr), NATS_OK, "jerr %d", jerr);
+    jsStreamInfo_Destroy(res);
+    jsStreamInfo_Destroy(si);
+    jsCtx_Destroy(js);
+}
+
+/* The success record goes out while the job thread moves on, and the job
+ * is acknowledged only when the ledger stored it (DESIGN.md 5.1). If the
+ * ledger refuses it, the job is given back, not acknowledged, and runs
+ * again once the ledger takes writes. */
+Test(reliability, a_success_the_ledger_refuses_is_not_acked_and_runs_again,
+     .init = setup, .fini = teardown)
+{
+    const char *const failed[] = { "\"job_id\":\"refused-1\"",
+                                   "job succeeded but the ledger write failed", NULL };
+    jf_h_proc_t w;
+    int         state = 0;
+    unsigned    attempts = 0;
+
+    jf_h_provision(&srv, NULL);
+    jf_h_worker_start(&srv, "w", debug_env, &w);
+    jf_h_wait_started(&w);
+    jf_h_publish(nc, "jobs.acme.diag.sleep", "{\"ms\":1500}", 11, "refused-1", NULL);
+    cr_assert_eq(wait_count(&w, "refused-1", "job started", 1, 10000), 1);
+    ledger_refuse_writes(true);   /* the `running` record is in; the next write is refused */
+    cr_assert_eq(jf_h_wait_lines(w.err_path, failed, 1, 10000), 1, "%s", jf_h_slurp(w.err_path));
+    cr_assert_eq(count(&w, "refused-1", "job succeeded"), 0, "acknowledged without its record");
+    cr_assert(jf_h_ledger(nc, "acme.diag.sleep.refused-1", &state, &attempts));
+    cr_assert_neq(state, STATE_SUCCEEDED);
+    cr_assert_eq(jf_h_stream_msgs(nc, "JOBS"), 1, "the job is still in the stream");
+    ledger_refuse_writes(false);
+    cr_assert_eq(wait_count(&w, "refused-1", "job succeeded", 1, 15000), 1, "%s",
+                 jf_h_slurp(w.err_path));
+    cr_assert(jf_h_ledger(nc, "acme.diag.sleep.refused-1", &state, &attempts));
+    cr_assert_eq(state, STATE_SUCCEEDED);
+    cr_assert_eq(attempts, 2, "the refused run counts");
+    cr_assert_eq(count(&w, "refused-1", "job started"), 2);
+    cr_assert_eq(jf_h_wait_stream_msgs(nc, "JOBS", 0, 5000), 0);
+    cr_assert_eq(jf_h_proc_stop(&w, SIGTERM, 10000), 0);
+}
+
 /* ---- 6. a poison pill that kills every worker ------------------------------------- */
 
 Test(reliability, a_crashing_job_is_dead_lettered_and_the_others_complete,

@@ -122,6 +122,10 @@ static jf_status_t acknowledge(msg_ctx_t *c, ack_kind_t kind, uint32_t delay_ms)
     jf_err_t    err = { 0 };
     jf_status_t st = JF_OK;
 
+    if (c->slot == NULL) {   /* settling: no thread, ticker or shutdown shares it */
+        st = kind == ACK ? jf_jsmsg_ack(c->msg, &err) : jf_jsmsg_nak(c->msg, delay_ms, &err);
+        goto out;
+    }
     pthread_mutex_lock(&c->slot->mu);
     if (!jf_jsmsg_acked(c->msg)) {
         switch (kind) {
@@ -134,6 +138,7 @@ static jf_status_t acknowledge(msg_ctx_t *c, ack_kind_t kind, uint32_t delay_ms)
     }
     c->slot->deadline_mono = 0;   /* stop extending it */
     pthread_mutex_unlock(&c->slot->mu);
+out:
     if (st != JF_OK) {
         jf_log_field_t e = JF_LS("error", jf_err_msg(&err));
         /* The server redelivers after AckWait; the job is not lost. */
@@ -163,15 +168,12 @@ static void retry_later(msg_ctx_t *c, const char *what, const jf_err_t *err)
 
 /* ---- the ledger ------------------------------------------------------------------ */
 
-static jf_status_t ledger_write(msg_ctx_t *c, Jetfleet__V1__JobState state, const char *code,
-                                const char *error, jf_err_t *err)
+static void fill_record(msg_ctx_t *c, Jetfleet__V1__JobState state, const char *code,
+                        const char *error)
 {
     jf_job_record_t *r = c->rec;
-    int64_t          now;
+    int64_t          now = jf_clock_now_ms();
 
-    if (c->w->ledger_off)
-        return JF_OK;   /* dedupe-only mode: nothing to record */
-    now = jf_clock_now_ms();
     r->state = state;
     r->worker = c->w->worker_id;
     r->stream_seq = c->meta->stream_seq;
@@ -187,7 +189,18 @@ static jf_status_t ledger_write(msg_ctx_t *c, Jetfleet__V1__JobState state, cons
         r->last_error_code = (char *)code;
         r->last_error = (char *)(error ? error : "");
     }
-    return jf_ledger_put(c->w->ledger, c->key, r, err);
+}
+
+/* Record the job's state and wait for the server's acknowledgement. */
+static jf_status_t ledger_write(msg_ctx_t *c, Jetfleet__V1__JobState state, const char *code,
+                                const char *error, jf_err_t *err)
+{
+    if (c->w->ledger_off)
+        return JF_OK;   /* dedupe-only mode: nothing to record */
+    fill_record(c, state, code, error);
+    if (c->slot == NULL)   /* settling: no thread to wait on */
+        return jf_ledger_put(c->w->ledger, c->key, c->rec, err);
+    return jf_worker_ledger_put(c->w, c->slot, c->key, c->rec, err);
 }
 
 /* ---- dead letters ------------------------------------------------------------------- */
@@ -289,6 +302,38 @@ static content_type_t content_type(const char *ct)
 
 /* ---- the pipeline --------------------------------------------------------------------- */
 
+/* The job id: Jf-Job-Id on a replay, else Nats-Msg-Id (*ret_msg_id). NULL
+ * with the reason in err when either is not a valid id. */
+static const char *job_id_of(jf_jsmsg_t *msg, const char **ret_msg_id, jf_err_t *err)
+{
+    const char *msg_id = jf_jsmsg_header(msg, "Nats-Msg-Id");
+    const char *job_id;
+
+    if (jf_job_id_check(msg_id, err) != JF_OK)
+        return NULL;
+    *ret_msg_id = msg_id;
+    job_id = jf_jsmsg_header(msg, JF_HDR_JOB_ID);
+    if (job_id == NULL)
+        return msg_id;
+    if (jf_job_id_check(job_id, err) != JF_OK) {
+        jf_err_t inner = *err;
+        jf_err_set(err, JF_EINVAL, "%s: %s", JF_HDR_JOB_ID, jf_err_msg(&inner));
+        return NULL;
+    }
+    return job_id;
+}
+
+bool jf_dispatch_ledger_key(const jf_worker_t *w, jf_jsmsg_t *msg, char *key, size_t size)
+{
+    jf_subject_t subj;
+    jf_err_t     err = { 0 };
+    const char  *msg_id, *job_id;
+
+    return jf_subject_parse(jf_jsmsg_subject(msg), w->cfg->names.jobs_prefix, &subj, &err) == JF_OK &&
+           (job_id = job_id_of(msg, &msg_id, &err)) != NULL &&
+           jf_ledger_key(key, size, subj.tenant, subj.type, job_id, &err) == JF_OK;
+}
+
 /* Steps 1-7: everything that needs no ledger. Returns the job type and the
  * decoded payload, or NULL when the message was already finished. */
 static const jf_job_type_t *prepare(msg_ctx_t *c, ProtobufCMessage **ret_payload,
@@ -311,20 +356,9 @@ static const jf_job_type_t *prepare(msg_ctx_t *c, ProtobufCMessage **ret_payload
     c->have_subj = true;
 
     /* 2. job id: Nats-Msg-Id, and Jf-Job-Id on a replay */
-    v = jf_jsmsg_header(c->msg, "Nats-Msg-Id");
-    if (jf_job_id_check(v, &err) != JF_OK) {
+    if ((c->job_id = job_id_of(c->msg, &c->msg_id, &err)) == NULL) {
         reject(c, JF_EINVAL, jf_err_msg(&err));
         return NULL;
-    }
-    c->msg_id = c->job_id = v;
-    v = jf_jsmsg_header(c->msg, JF_HDR_JOB_ID);
-    if (v != NULL) {
-        if (jf_job_id_check(v, &err) != JF_OK) {
-            snprintf(reason, sizeof(reason), "%s: %s", JF_HDR_JOB_ID, jf_err_msg(&err));
-            reject(c, JF_EINVAL, reason);
-            return NULL;
-        }
-        c->job_id = v;
     }
     if (jf_trace_id_parse(jf_jsmsg_header(c->msg, "traceparent"), c->trace_id) != JF_OK)
         jf_trace_id_new(c->trace_id);
@@ -492,7 +526,15 @@ static bool admit(msg_ctx_t *c, const jf_job_type_t *jt)
         return false;
     }
     c->have_key = true;
-    st = jf_ledger_get(c->w->ledger, c->key, &stored, &err);
+    if (c->slot->have_pre && (c->slot->pre_st == JF_OK || c->slot->pre_st == JF_ENOTFOUND)) {
+        st = c->slot->pre_st;   /* read ahead while the job waited for a thread */
+        stored = c->slot->pre_rec;
+        c->slot->pre_rec = NULL;
+    } else {
+        if (c->slot->have_pre)
+            log_msg(c, JF_LOG_DEBUG, NULL, 0, "ledger read-ahead failed; reading again");
+        st = jf_ledger_get(c->w->ledger, c->key, &stored, &err);
+    }
     if (st != JF_OK && st != JF_ENOTFOUND) {
         retry_later(c, "ledger unavailable; the job waits", &err);
         return false;
@@ -579,6 +621,8 @@ static bool admit(msg_ctx_t *c, const jf_job_type_t *jt)
 
     c->rec->attempts++;
     c->attempt = c->rec->attempts;
+    /* Acknowledged before the handler runs: a run that kills its worker
+     * is then counted, and the job stops at max_attempts (DESIGN.md 5.4). */
     if (ledger_write(c, JETFLEET__V1__JOB_STATE__JOB_STATE_RUNNING, NULL, NULL, &err) != JF_OK) {
         c->rec->attempts--;
         retry_later(c, "ledger unavailable; the job waits", &err);
@@ -588,8 +632,88 @@ static bool admit(msg_ctx_t *c, const jf_job_type_t *jt)
     return true;
 }
 
-/* Step 10: record the handler's answer and acknowledge. */
-static void finish(msg_ctx_t *c, const jf_job_type_t *jt, jf_result_t res, bool overrun,
+/* ---- settling: a success acknowledged when the ledger answers ------------------------ */
+
+struct jf_settling {
+    msg_ctx_t c;         /* slot and rec cleared: the thread has moved on */
+    bool      overrun;
+};
+
+/* The `succeeded` record of a job goes to the server and the job thread
+ * moves on; jf_dispatch_settle() acknowledges the job when the server has
+ * stored the record, so DESIGN.md 5.1's order (ledger, then ack) holds
+ * without a thread waiting a round trip. true when the job was handed
+ * off; false to take the synchronous path instead. */
+static bool settle_later(msg_ctx_t *c, bool overrun)
+{
+    jf_settling_t *s;
+    jf_slot_t     *slot = c->slot;
+    jf_err_t       err = { 0 };
+    uint64_t       token;
+
+    if (c->w->ledger_off || (s = malloc(sizeof(*s))) == NULL)
+        return false;
+    fill_record(c, JETFLEET__V1__JOB_STATE__JOB_STATE_SUCCEEDED, "", "");
+    s->c = *c;
+    s->c.slot = NULL;
+    s->c.rec = NULL;
+    s->overrun = overrun;
+    /* From here the message is the settler's: neither the progress ticker
+     * nor shutdown may touch it through the slot. */
+    pthread_mutex_lock(&slot->mu);
+    slot->current = NULL;
+    slot->deadline_mono = 0;
+    pthread_mutex_unlock(&slot->mu);
+    if (!jf_worker_settle_later(c->w, s, &token))
+        goto back;
+    if (jf_ledger_put_async(c->w->ledger, c->key, c->rec, token, &err) == JF_OK)
+        return true;
+    if (!jf_worker_settle_cancel(c->w, token))
+        return true;   /* timed out and settled meanwhile: no longer ours */
+back:
+    free(s);
+    pthread_mutex_lock(&slot->mu);
+    slot->current = c->msg;
+    pthread_mutex_unlock(&slot->mu);
+    return false;
+}
+
+void jf_dispatch_settle(jf_worker_t *w, jf_settling_t *s, jf_status_t st, const char *why)
+{
+    msg_ctx_t *c = &s->c;
+
+    if (st == JF_OK) {
+        jf_log_field_t f[2] = { JF_LS("outcome", "succeeded"), JF_LN("duration_us", c->run_us) };
+        if (s->overrun)
+            log_msg(c, JF_LOG_WARN, NULL, 0, "job finished after its deadline");
+        if (acknowledge(c, ACK, 0) == JF_OK)
+            log_msg(c, JF_LOG_DEBUG, f, 2, "job succeeded");
+        emit(c, JETFLEET__V1__EVENT_KIND__EVENT_KIND_SUCCEEDED, NULL);
+        count(c, "succeeded", true);
+    } else if (st == JF_ESTATE) {
+        /* Shutdown before the answer: the record may be stored, so the
+         * next delivery is probably a duplicate; give it back at once. */
+        jf_log_field_t f[2] = { JF_LS("outcome", "returned"),
+                                JF_LS("error", "worker shut down before the ledger answered") };
+        if (acknowledge(c, NAK, 0) == JF_OK)
+            log_msg(c, JF_LOG_WARN, f, 2, "job returned at shutdown");
+    } else {
+        jf_err_t err = { 0 };
+        jf_err_set(&err, st, "%s", why ? why : jf_status_str(st));
+        /* Not acked: it runs again, and the handler's idempotency key (the
+         * job id) keeps the second effect harmless. */
+        retry_later(c, "job succeeded but the ledger write failed; it will run again", &err);
+    }
+    jf_jsmsg_destroy(c->msg);
+    jf_pull_done(w->pull, 1);
+    jf_worker_job_done(w, c->subj.tenant);
+    free(s);
+    atomic_fetch_sub(&w->settling, 1);
+}
+
+/* Step 10: record the handler's answer and acknowledge. true when the job
+ * was handed off to settle later (the message is no longer the caller's). */
+static bool finish(msg_ctx_t *c, const jf_job_type_t *jt, jf_result_t res, bool overrun,
                    int64_t deadline_ms)
 {
     jf_err_t    err = { 0 };
@@ -608,11 +732,13 @@ static void finish(msg_ctx_t *c, const jf_job_type_t *jt, jf_result_t res, bool 
     switch (res.outcome) {
     case JF_JOB_OK: {
         jf_log_field_t f[2] = { JF_LS("outcome", "succeeded"), JF_LN("duration_us", dur_us) };
+        if (settle_later(c, overrun))
+            return true;
         if (ledger_write(c, JETFLEET__V1__JOB_STATE__JOB_STATE_SUCCEEDED, "", "", &err) != JF_OK) {
             /* Not acked: it runs again, and the handler's idempotency key
              * (the job id) keeps the second effect harmless. */
             retry_later(c, "job succeeded but the ledger write failed; it will run again", &err);
-            return;
+            return false;
         }
         if (overrun)
             log_msg(c, JF_LOG_WARN, NULL, 0, "job finished after its deadline");
@@ -620,7 +746,7 @@ static void finish(msg_ctx_t *c, const jf_job_type_t *jt, jf_result_t res, bool 
             log_msg(c, JF_LOG_DEBUG, f, 2, "job succeeded");
         emit(c, JETFLEET__V1__EVENT_KIND__EVENT_KIND_SUCCEEDED, NULL);
         count(c, "succeeded", true);
-        return;
+        return false;
     }
     case JF_JOB_RETRY:
         if (atomic_load(&c->w->cancel)) {
@@ -635,13 +761,13 @@ static void finish(msg_ctx_t *c, const jf_job_type_t *jt, jf_result_t res, bool 
                 log_msg(c, JF_LOG_WARN, f, 2, "job returned at shutdown");
             emit(c, JETFLEET__V1__EVENT_KIND__EVENT_KIND_RETRY_SCHEDULED, &x);
             count(c, "returned", true);
-            return;
+            return false;
         }
         if (c->attempt >= jt->retry.max_attempts) {
             snprintf(reason, sizeof(reason), "retries exhausted after %u attempts: %s",
                      c->attempt, why);
             dead_letter(c, "exhausted", res.code, reason);
-            return;
+            return false;
         }
         {
             uint32_t       delay = jf_backoff_delay_ms(&jt->retry, c->attempt, res.retry_after_ms);
@@ -653,7 +779,7 @@ static void finish(msg_ctx_t *c, const jf_job_type_t *jt, jf_result_t res, bool 
             if (ledger_write(c, JETFLEET__V1__JOB_STATE__JOB_STATE_FAILED, jf_status_name(res.code),
                              why, &err) != JF_OK) {
                 retry_later(c, "ledger write failed after a retryable failure", &err);
-                return;
+                return false;
             }
             if (acknowledge(c, NAK, delay) == JF_OK)
                 log_msg(c, JF_LOG_WARN, f, 5, "job will be retried");
@@ -664,11 +790,11 @@ static void finish(msg_ctx_t *c, const jf_job_type_t *jt, jf_result_t res, bool 
                 count(c, "retry_scheduled", true);
             }
         }
-        return;
+        return false;
     case JF_JOB_FAIL:
     default:
         dead_letter(c, "failed", res.code, why);
-        return;
+        return false;
     }
 }
 
@@ -688,13 +814,14 @@ jf_status_t jf_worker_authorize(const jf_worker_t *w, const char *tenant, const 
     return st;
 }
 
-void jf_dispatch(jf_worker_t *w, jf_slot_t *slot, jf_jsmsg_t *msg)
+bool jf_dispatch(jf_worker_t *w, jf_slot_t *slot, jf_jsmsg_t *msg)
 {
     msg_ctx_t            c = { .w = w, .slot = slot, .msg = msg };
     const jf_job_type_t *jt;
     ProtobufCMessage    *payload = NULL;
     void                *mstate = NULL;
     const jf_registry_t *view = NULL;
+    bool                 handed_off = false;
 
     c.meta = jf_jsmsg_meta(msg);
     c.t0_us = jf_clock_mono_us();
@@ -740,10 +867,13 @@ void jf_dispatch(jf_worker_t *w, jf_slot_t *slot, jf_jsmsg_t *msg)
         res = jt->handler(&job, payload);
         c.run_us = jf_clock_mono_us() - c.run_us;
         overrun = jf_clock_mono_ms() > start_mono + deadline;
-        finish(&c, jt, res, overrun, deadline);
+        handed_off = finish(&c, jt, res, overrun, deadline);
     }
 
 done:
+    jf_job_record_free(slot->pre_rec);   /* a read-ahead the job never got to use */
+    slot->pre_rec = NULL;
+    slot->have_pre = false;
     if (payload != NULL)
         protobuf_c_message_free_unpacked(payload, NULL);
     jf_arena_reset(slot->arena);
@@ -751,6 +881,9 @@ done:
     slot->current = NULL;
     slot->deadline_mono = 0;
     pthread_mutex_unlock(&slot->mu);
-    jf_jsmsg_destroy(msg);
-    jf_pull_done(w->pull, 1);
+    if (!handed_off) {
+        jf_jsmsg_destroy(msg);
+        jf_pull_done(w->pull, 1);
+    }
+    return handed_off;
 }

@@ -14,6 +14,7 @@
  *   4. the connection is flushed and drained, modules shut down, exit 0.
  */
 #include <errno.h>
+#include <inttypes.h>
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
@@ -74,22 +75,210 @@ static jf_tenant_count_t *tenant_count(jf_worker_t *w, const char *tenant, bool 
     return create ? free_slot : NULL;
 }
 
+/* The queued job waiting for token's ledger read, or NULL. Holds qmu. */
+static jf_queued_t *awaiting(jf_worker_t *w, uint64_t token)
+{
+    for (size_t i = 0; i < w->qlen; i++)
+        if (w->queue[i].token == token && !w->queue[i].ready)
+            return &w->queue[i];
+    return NULL;
+}
+
+/* The ledger's answer to a read-ahead (library thread): the job becomes
+ * ready for a thread. An answer for a job no longer queued (timed out,
+ * shut down) is dropped. */
+static void on_ledger_read(uint64_t token, jf_status_t st, jf_job_record_t *rec,
+                           const char *why, void *arg)
+{
+    jf_worker_t *w = arg;
+    jf_queued_t *q;
+
+    (void)why;   /* dispatch reads again and reports a failure itself */
+    pthread_mutex_lock(&w->qmu);
+    q = awaiting(w, token);
+    if (q != NULL) {
+        q->ready = true;
+        q->pre_st = st;
+        q->pre_rec = rec;
+        rec = NULL;
+        pthread_cond_signal(&w->qcond);
+    }
+    pthread_mutex_unlock(&w->qmu);
+    jf_job_record_free(rec);
+}
+
+/* ---- settling: successes acknowledged when the ledger answers ----------------- */
+
+bool jf_worker_settle_later(jf_worker_t *w, jf_settling_t *job, uint64_t *token)
+{
+    bool ok;
+
+    pthread_mutex_lock(&w->wmu);
+    ok = !w->wclosed && w->wlen < w->wcap;
+    if (ok) {
+        jf_pending_write_t *p = &w->writes[w->wlen++];
+        p->token = *token = ++w->next_wtoken;
+        p->job = job;
+        p->since = jf_clock_mono_ms();
+        atomic_fetch_add(&w->settling, 1);
+    }
+    pthread_mutex_unlock(&w->wmu);
+    return ok;
+}
+
+/* Remove and return the job of token, or NULL. Holds wmu. */
+static jf_settling_t *take_write(jf_worker_t *w, uint64_t token)
+{
+    for (size_t i = 0; i < w->wlen; i++)
+        if (w->writes[i].token == token) {
+            jf_settling_t *job = w->writes[i].job;
+            w->writes[i] = w->writes[--w->wlen];
+            return job;
+        }
+    return NULL;
+}
+
+bool jf_worker_settle_cancel(jf_worker_t *w, uint64_t token)
+{
+    jf_settling_t *job;
+
+    pthread_mutex_lock(&w->wmu);
+    job = take_write(w, token);
+    pthread_mutex_unlock(&w->wmu);
+    if (job != NULL)
+        atomic_fetch_sub(&w->settling, 1);
+    return job != NULL;
+}
+
+/* Tokens of writes a job thread waits for: the top bit set, the slot's
+ * index in bits 32-62, a sequence below. */
+#define WAIT_BIT (UINT64_C(1) << 63)
+
+jf_status_t jf_worker_ledger_put(jf_worker_t *w, jf_slot_t *slot, const char *key,
+                                 const jf_job_record_t *rec, jf_err_t *err)
+{
+    static _Atomic uint32_t seq;
+    uint64_t    token = WAIT_BIT | (uint64_t)slot->index << 32 | (atomic_fetch_add(&seq, 1) + 1);
+    int64_t     end = jf_clock_mono_ms() + w->cfg->api_timeout;
+    jf_status_t st;
+
+    pthread_mutex_lock(&slot->mu);
+    slot->wtoken = token;
+    slot->wdone = false;
+    pthread_mutex_unlock(&slot->mu);
+    st = jf_ledger_put_async(w->ledger, key, rec, token, err);
+    pthread_mutex_lock(&slot->mu);
+    while (st == JF_OK && !slot->wdone) {
+        int64_t         left = end - jf_clock_mono_ms();
+        struct timespec ts;
+
+        if (left <= 0) {
+            st = jf_err_set(err, JF_ETIMEOUT, "no answer from the ledger within %" PRId64 " ms",
+                            w->cfg->api_timeout);
+            break;
+        }
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_sec += left / 1000;
+        ts.tv_nsec += (left % 1000) * 1000000L;
+        if (ts.tv_nsec >= 1000000000L) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000L;
+        }
+        pthread_cond_timedwait(&slot->wcond, &slot->mu, &ts);
+    }
+    if (st == JF_OK && slot->wst != JF_OK)
+        st = jf_err_set(err, slot->wst, "%s", slot->wwhy);
+    slot->wtoken = 0;
+    pthread_mutex_unlock(&slot->mu);
+    return st;
+}
+
+/* The answer to a write a job thread waits for. */
+static void wake_writer(jf_worker_t *w, uint64_t token, jf_status_t st, const char *why)
+{
+    uint64_t   index = (token & ~WAIT_BIT) >> 32;
+    jf_slot_t *slot;
+
+    if (index >= (uint64_t)w->nslots)
+        return;
+    slot = &w->slots[index];
+    pthread_mutex_lock(&slot->mu);
+    if (slot->wtoken == token) {   /* else it timed out: too late */
+        slot->wdone = true;
+        slot->wst = st;
+        strlcpy(slot->wwhy, why ? why : "", sizeof(slot->wwhy));
+        pthread_cond_signal(&slot->wcond);
+    }
+    pthread_mutex_unlock(&slot->mu);
+}
+
+/* The ledger's answer to a write (library thread). */
+static void on_ledger_written(uint64_t token, jf_status_t st, const char *why, void *arg)
+{
+    jf_worker_t   *w = arg;
+    jf_settling_t *job;
+
+    if (token & WAIT_BIT) {
+        wake_writer(w, token, st, why);
+        return;
+    }
+    pthread_mutex_lock(&w->wmu);
+    job = take_write(w, token);
+    pthread_mutex_unlock(&w->wmu);
+    if (job != NULL)
+        jf_dispatch_settle(w, job, st, why);
+}
+
+/* Settle, with st, every write sent before older_than (mono ms), or
+ * every one when older_than is 0 (shutdown). */
+static void settle_expired(jf_worker_t *w, int64_t older_than, jf_status_t st, const char *why)
+{
+    for (;;) {
+        jf_settling_t *job = NULL;
+
+        pthread_mutex_lock(&w->wmu);
+        for (size_t i = 0; i < w->wlen && job == NULL; i++)
+            if (older_than == 0 || w->writes[i].since < older_than)
+                job = take_write(w, w->writes[i].token);
+        pthread_mutex_unlock(&w->wmu);
+        if (job == NULL)
+            return;
+        jf_dispatch_settle(w, job, st, why);
+    }
+}
+
 static void deliver(jf_jsmsg_t *msg, void *arg)
 {
     jf_worker_t *w = arg;
     bool         full;
+    char         key[JF_LEDGER_KEY_MAX];
+    bool         ahead = w->ledger != NULL && jf_dispatch_ledger_key(w, msg, key, sizeof(key));
+    uint64_t     token = 0;
 
     pthread_mutex_lock(&w->qmu);
     full = w->qclosed || w->qlen == w->qcap;
     if (!full) {
         jf_queued_t *q = &w->queue[w->qlen++];
         q->msg = msg;
-        q->since = jf_clock_mono_ms();
+        q->since = q->asked = jf_clock_mono_ms();
         subject_tenant(jf_jsmsg_subject(msg), w->cfg->names.jobs_prefix, q->tenant,
                        sizeof(q->tenant));
-        pthread_cond_signal(&w->qcond);
+        q->token = token = ahead ? ++w->next_token : 0;
+        q->ready = !ahead;
+        q->pre_st = JF_OK;
+        q->pre_rec = NULL;
+        if (q->ready)
+            pthread_cond_signal(&w->qcond);
     }
     pthread_mutex_unlock(&w->qmu);
+    if (!full && ahead) {
+        /* Read the job's record now, so that it is there when a thread
+         * takes the job; if asking fails, dispatch reads it itself. */
+        jf_err_t err = { 0 };
+        jf_status_t st = jf_ledger_get_async(w->ledger, key, token, &err);
+        if (st != JF_OK)
+            on_ledger_read(token, st, NULL, jf_err_msg(&err), w);
+    }
     if (full) {
         /* Only reachable if the server overshoots a pull after a restart,
          * or during shutdown: give the job back at once. */
@@ -124,6 +313,8 @@ static int eligible(jf_worker_t *w)
         jf_tenant_count_t *t;
         int                limit;
 
+        if (!w->queue[i].ready)
+            continue;   /* its ledger record is on its way */
         if (!w->limits_on || w->queue[i].tenant[0] == '\0')
             return (int)i;
         limit = tenant_limit_of(w, w->queue[i].tenant);
@@ -136,8 +327,9 @@ static int eligible(jf_worker_t *w)
     return -1;
 }
 
-/* Take the next job for a job thread; NULL once the queue is closed. */
-static jf_jsmsg_t *next_job(jf_worker_t *w, char tenant[JF_TENANT_MAX + 1])
+/* Take the next job for a job thread, with its ledger read-ahead; NULL
+ * once the queue is closed. */
+static jf_jsmsg_t *next_job(jf_worker_t *w, jf_slot_t *slot, char tenant[JF_TENANT_MAX + 1])
 {
     jf_jsmsg_t *msg = NULL;
     int         i;
@@ -147,6 +339,9 @@ static jf_jsmsg_t *next_job(jf_worker_t *w, char tenant[JF_TENANT_MAX + 1])
         pthread_cond_wait(&w->qcond, &w->qmu);
     if (i >= 0 && !w->qclosed) {
         msg = w->queue[i].msg;
+        slot->have_pre = w->queue[i].token != 0;
+        slot->pre_st = w->queue[i].pre_st;
+        slot->pre_rec = w->queue[i].pre_rec;
         strlcpy(tenant, w->queue[i].tenant, JF_TENANT_MAX + 1);
         memmove(&w->queue[i], &w->queue[i + 1], (w->qlen - (size_t)i - 1) * sizeof(*w->queue));
         w->qlen--;
@@ -159,7 +354,7 @@ static jf_jsmsg_t *next_job(jf_worker_t *w, char tenant[JF_TENANT_MAX + 1])
     return msg;
 }
 
-static void job_done(jf_worker_t *w, const char *tenant)
+void jf_worker_job_done(jf_worker_t *w, const char *tenant)
 {
     if (!w->limits_on || tenant[0] == '\0')
         return;
@@ -181,15 +376,18 @@ static void *job_thread(void *arg)
     jf_jsmsg_t  *msg;
     char         tenant[JF_TENANT_MAX + 1];
 
-    while ((msg = next_job(w, tenant)) != NULL) {
+    while ((msg = next_job(w, slot, tenant)) != NULL) {
         pthread_mutex_lock(&slot->mu);
         slot->current = msg;
         slot->last_progress = jf_clock_mono_ms();
         pthread_mutex_unlock(&slot->mu);
+        bool handed_off;
+
         atomic_fetch_add(&w->running, 1);
-        jf_dispatch(w, slot, msg);
+        handed_off = jf_dispatch(w, slot, msg);
         atomic_fetch_sub(&w->running, 1);
-        job_done(w, tenant);
+        if (!handed_off)
+            jf_worker_job_done(w, tenant);   /* else when it settles */
     }
     return NULL;
 }
@@ -204,6 +402,7 @@ static void close_queue(jf_worker_t *w)
     for (size_t i = 0; i < w->qlen; i++) {
         jf_jsmsg_nak(w->queue[i].msg, 0, NULL);
         jf_jsmsg_destroy(w->queue[i].msg);
+        jf_job_record_free(w->queue[i].pre_rec);
         n++;
     }
     w->qlen = 0;
@@ -277,12 +476,23 @@ static void *ticker_main(void *arg)
                           JF_LN("ack_wait_ms", w->ack_wait_ms));
         }
         pthread_mutex_lock(&w->qmu);
-        for (size_t i = 0; i < w->qlen; i++)
-            if (now - w->queue[i].since >= every) {
-                jf_jsmsg_progress(w->queue[i].msg, NULL);
-                w->queue[i].since = now;
+        for (size_t i = 0; i < w->qlen; i++) {
+            jf_queued_t *q = &w->queue[i];
+            if (now - q->since >= every) {
+                jf_jsmsg_progress(q->msg, NULL);
+                q->since = now;
             }
+            if (!q->ready && now - q->asked >= w->cfg->api_timeout) {
+                /* The answer was lost: dispatch reads the record itself. */
+                q->ready = true;
+                q->pre_st = JF_ETIMEOUT;
+                pthread_cond_signal(&w->qcond);
+            }
+        }
         pthread_mutex_unlock(&w->qmu);
+        /* A write the server never answered: the job runs again. */
+        settle_expired(w, now - w->cfg->api_timeout, JF_ETIMEOUT,
+                       "no answer from the ledger within JF_API_TIMEOUT");
         if (now - last_title >= 1000) {
             update_title(w);
             last_title = now;
@@ -515,7 +725,8 @@ static void wait_running(jf_worker_t *w, int64_t budget_ms)
 {
     int64_t end = jf_clock_mono_ms() + budget_ms;
 
-    while (atomic_load(&w->running) > 0 && jf_clock_mono_ms() < end) {
+    while (atomic_load(&w->running) + atomic_load(&w->settling) > 0 &&
+           jf_clock_mono_ms() < end) {
         struct timespec ts = { 0, 10 * 1000000L };
         nanosleep(&ts, NULL);
     }
@@ -531,7 +742,7 @@ static void shutdown_jobs(jf_worker_t *w)
               JF_LN("running", atomic_load(&w->running)),
               JF_LN("grace_ms", w->cfg->shutdown_grace));
     wait_running(w, w->cfg->shutdown_grace);
-    if (atomic_load(&w->running) == 0)
+    if (atomic_load(&w->running) == 0 && atomic_load(&w->settling) == 0)
         return;
 
     /* Grace is over: ask handlers to stop, then give back what still runs. */
@@ -624,6 +835,7 @@ int jf_cmd_worker(int argc, char **argv)
                                 .enqueue = jf_worker_enqueue, .ctx = &w };
     pthread_mutex_init(&w.qmu, NULL);
     pthread_cond_init(&w.qcond, NULL);
+    pthread_mutex_init(&w.wmu, NULL);
     if (cfg.worker_id[0] != '\0') {
         strlcpy(w.worker_id, cfg.worker_id, sizeof(w.worker_id));
     } else {
@@ -700,7 +912,8 @@ int jf_cmd_worker(int argc, char **argv)
     /* Dedupe-only mode never touches the ledger, not even to open it. */
     w.ledger_off = strcmp(cfg.ledger_mode, "off") == 0;
     if (!w.ledger_off &&
-        jf_ledger_open(&w.ledger, w.nc, cfg.names.ledger_bucket, &err) != JF_OK) {
+        (jf_ledger_open(&w.ledger, w.nc, cfg.names.ledger_bucket, &err) != JF_OK ||
+         jf_ledger_pipe_start(w.ledger, on_ledger_read, on_ledger_written, &w, &err) != JF_OK)) {
         jf_log_kv(JF_LOG_ERROR, "cannot open the job ledger", JF_LS("error", jf_err_msg(&err)));
         rc = jf_cli_exit_code(err.code);
         goto out;
@@ -722,7 +935,11 @@ int jf_cmd_worker(int argc, char **argv)
     {
         jf_pull_opts_t po = {
             .stream = cfg.names.jobs_stream, .consumer = pool,
-            .max_inflight = (int)concurrency * (w.limits_on ? 2 : 1),
+            /* Twice the threads: a thread's next job is at hand while
+             * its last success waits for the ledger's answer, and, with
+             * per-tenant limits, jobs of other tenants behind a burst
+             * can be reached. */
+            .max_inflight = (int)concurrency * 2,
             .expires_ms = cfg.pull_expires, .heartbeat_ms = cfg.pull_heartbeat,
         };
         if (jf_pull_create(&w.pull, w.nc, &po, deliver, on_pull_event, &w, &err) != JF_OK) {
@@ -739,7 +956,9 @@ int jf_cmd_worker(int argc, char **argv)
     w.queue = calloc(w.qcap, sizeof(*w.queue));
     w.slots = calloc((size_t)w.nslots, sizeof(*w.slots));
     w.tenants = calloc((size_t)w.nslots, sizeof(*w.tenants));
-    if (w.queue == NULL || w.slots == NULL || w.tenants == NULL) {
+    w.wcap = (size_t)concurrency * 2;
+    w.writes = calloc(w.wcap, sizeof(*w.writes));
+    if (w.queue == NULL || w.slots == NULL || w.tenants == NULL || w.writes == NULL) {
         jf_log(JF_LOG_ERROR, "out of memory");
         goto out;
     }
@@ -748,7 +967,9 @@ int jf_cmd_worker(int argc, char **argv)
         pthread_attr_t attr;
 
         s->w = &w;
+        s->index = i;
         pthread_mutex_init(&s->mu, NULL);
+        pthread_cond_init(&s->wcond, NULL);
         if (jf_arena_create(&s->arena, 0) != JF_OK) {
             jf_log(JF_LOG_ERROR, "out of memory");
             goto out;
@@ -826,6 +1047,12 @@ out:
     jf_httpd_stop(w.httpd);
     w.httpd = NULL;
     jf_quarantine_stop(&w);
+    /* Successes still waiting for the ledger go back to the stream. */
+    pthread_mutex_lock(&w.wmu);
+    w.wclosed = true;
+    pthread_mutex_unlock(&w.wmu);
+    if (w.writes != NULL)
+        settle_expired(&w, 0, JF_ESTATE, "shutting down");
     if (atomic_load(&w.running) == 0) {
         jf_pull_destroy(w.pull);
         w.pull = NULL;
@@ -850,10 +1077,12 @@ out:
         for (int i = 0; w.slots != NULL && i < w.nslots; i++) {
             jf_arena_destroy(w.slots[i].arena);
             pthread_mutex_destroy(&w.slots[i].mu);
+            pthread_cond_destroy(&w.slots[i].wcond);
         }
         free(w.slots);
         free(w.queue);
         free(w.tenants);
+        free(w.writes);
         jf_metrics_destroy(w.metrics);
         jf_policy_destroy(w.policy);
         jf_secrets_destroy(w.secrets);
