@@ -3,9 +3,12 @@
  * docs/performance.md).
  *
  * It fills the jobs stream before a consumer starts, so that the timed part
- * of a scenario is consumption alone. It publishes --count diag.noop jobs on
- * one subject, each with a distinct Nats-Msg-Id <prefix>-<i> and a JSON
- * payload {"note":"xxx..."} of exactly --size bytes, through nats.c's
+ * of a scenario is consumption alone. It publishes --count jobs on one
+ * subject (--subject, diag.noop's by default), each with a distinct
+ * Nats-Msg-Id <prefix>-<i> and a JSON payload {"note":"xxx..."} of exactly
+ * --size bytes, or with --data TEXT the bytes of TEXT verbatim (then --size
+ * is ignored: the size is TEXT's length; e.g. --subject
+ * jobs.bench.diag.sleep --data '{"ms":10}'), through nats.c's
  * asynchronous JetStream publish with a bounded window of pending acks.
  * With --rate R it publishes open-loop at R messages a second instead:
  * message i leaves at start + i/R whatever the acks do, which is how the
@@ -37,6 +40,7 @@ typedef struct bench_pub {
     const char      *url;
     const char      *subject;
     const char      *prefix;
+    const char      *data;        /* --data: the payload verbatim; NULL: {"note":"x..."} */
     uint32_t         count;
     uint32_t         size;
     int              timeout_s;
@@ -75,10 +79,14 @@ static void on_ack(jsCtx *js, natsMsg *m, jsPubAck *pa, jsPubAckErr *pae, void *
 
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: jf_bench_pub --url URL --count N [--size BYTES] [--subject S]\n"
-               "                    [--prefix ID_PREFIX] [--timeout SECONDS] [--rate PER_S]\n"
+    fprintf(f, "usage: jf_bench_pub --url URL --count N [--size BYTES | --data TEXT]\n"
+               "                    [--subject S] [--prefix ID_PREFIX] [--timeout SECONDS]\n"
+               "                    [--rate PER_S]\n"
                "  defaults: --size 128 --subject jobs.bench.diag.noop --prefix bench\n"
-               "            --timeout 120\n");
+               "            --timeout 120\n"
+               "  --size BYTES  payload {\"note\":\"xxx...\"} of exactly BYTES bytes (%d..%d)\n"
+               "  --data TEXT   payload TEXT verbatim (1..%d bytes); --size is then ignored\n",
+            MIN_SIZE, MAX_SIZE, MAX_SIZE);
 }
 
 static int parse_args(bench_pub_t *b, int argc, char **argv)
@@ -113,6 +121,10 @@ static int parse_args(bench_pub_t *b, int argc, char **argv)
             b->prefix = v;
             continue;
         }
+        if (strcmp(a, "--data") == 0) {
+            b->data = v;
+            continue;
+        }
         errno = 0;
         n = strtoul(v, &end, 10);
         if (errno != 0 || end == v || *end != '\0' || n > UINT32_MAX) {
@@ -132,8 +144,17 @@ static int parse_args(bench_pub_t *b, int argc, char **argv)
             return -1;
         }
     }
-    if (b->url == NULL || b->count == 0 || b->size < MIN_SIZE || b->size > MAX_SIZE ||
-        b->timeout_s <= 0) {
+    if (b->data != NULL) {
+        size_t len = strlen(b->data);
+
+        if (len == 0 || len > MAX_SIZE) {
+            fprintf(stderr, "jf_bench_pub: --data must be 1..%d bytes\n", MAX_SIZE);
+            return -1;
+        }
+        b->size = (uint32_t)len;
+    }
+    if (b->url == NULL || b->count == 0 || b->timeout_s <= 0 ||
+        (b->data == NULL && (b->size < MIN_SIZE || b->size > MAX_SIZE))) {
         usage(stderr);
         return -1;
     }
@@ -158,15 +179,19 @@ int main(int argc, char **argv)
     if (parse_args(&b, argc, argv) != 0)
         return 2;
 
-    /* {"note":"xxxx...x"}: exactly --size bytes. */
+    /* --data verbatim, or {"note":"xxxx...x"}: exactly --size bytes. */
     data = malloc(b.size);
     if (data == NULL) {
         fprintf(stderr, "jf_bench_pub: out of memory\n");
         return 1;
     }
-    memcpy(data, "{\"note\":\"", 9);
-    memset(data + 9, 'x', b.size - 11);
-    memcpy(data + b.size - 2, "\"}", 2);
+    if (b.data != NULL) {
+        memcpy(data, b.data, b.size);
+    } else {
+        memcpy(data, "{\"note\":\"", 9);
+        memset(data + 9, 'x', b.size - 11);
+        memcpy(data + b.size - 2, "\"}", 2);
+    }
 
     s = natsOptions_Create(&opts);
     if (s == NATS_OK)
