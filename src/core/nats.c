@@ -209,8 +209,23 @@ nomem:
     return jf_err_set(err, JF_ENOMEM, "out of memory");
 }
 
+static jf_status_t connect_with(jf_nats_t **out, const jf_config_t *cfg, const char *name,
+                               bool direct, jf_nats_event_fn on_event, void *arg, jf_err_t *err);
+
 jf_status_t jf_nats_connect(jf_nats_t **out, const jf_config_t *cfg, const char *name,
                             jf_nats_event_fn on_event, void *arg, jf_err_t *err)
+{
+    return connect_with(out, cfg, name, false, on_event, arg, err);
+}
+
+jf_status_t jf_nats_connect_direct(jf_nats_t **out, const jf_config_t *cfg, const char *name,
+                                   jf_nats_event_fn on_event, void *arg, jf_err_t *err)
+{
+    return connect_with(out, cfg, name, true, on_event, arg, err);
+}
+
+static jf_status_t connect_with(jf_nats_t **out, const jf_config_t *cfg, const char *name,
+                               bool direct, jf_nats_event_fn on_event, void *arg, jf_err_t *err)
 {
     natsOptions *opts = NULL;
     jf_nats_t   *nc = NULL;
@@ -254,6 +269,8 @@ jf_status_t jf_nats_connect(jf_nats_t **out, const jf_config_t *cfg, const char 
                                            cfg->nats_reconnect_jitter);
     if (s == NATS_OK)
         s = natsOptions_SetReconnectBufSize(opts, 8 * 1024 * 1024);
+    if (s == NATS_OK && direct)
+        s = natsOptions_SetSendAsap(opts, true);
     if (s == NATS_OK)
         s = natsOptions_SetDisconnectedCB(opts, on_disconnected, nc);
     if (s == NATS_OK)

@@ -36,6 +36,14 @@ typedef void (*jf_nats_event_fn)(jf_nats_event_t ev, const char *detail, void *a
 jf_status_t jf_nats_connect(jf_nats_t **out, const jf_config_t *cfg, const char *name,
                             jf_nats_event_fn on_event, void *arg, jf_err_t *err);
 
+/* The same, for a connection that carries latency-bound request/reply
+ * traffic only (the worker's ledger): every publish is written to the
+ * socket at once. jf_nats_connect()'s connections leave writes to the
+ * library's flusher thread, which batches them but waits about a
+ * millisecond first (docs/performance.md). */
+jf_status_t jf_nats_connect_direct(jf_nats_t **out, const jf_config_t *cfg, const char *name,
+                                   jf_nats_event_fn on_event, void *arg, jf_err_t *err);
+
 /* Flush pending publishes, drain subscriptions within timeout_ms, close
  * and free. Accepts NULL. */
 void jf_nats_close(jf_nats_t *nc, int64_t timeout_ms);

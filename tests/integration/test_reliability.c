@@ -351,6 +351,47 @@ Test(reliability, a_success_the_ledger_refuses_is_not_acked_and_runs_again,
     cr_assert_eq(jf_h_proc_stop(&w, SIGTERM, 10000), 0);
 }
 
+/* JF_LEDGER_FLUSH=batched: the ledger's connection batches its writes; the
+ * promises are the same. A bad value is refused before anything starts. */
+Test(reliability, a_batched_ledger_connection_keeps_the_promises, .init = setup, .fini = teardown)
+{
+    const char *const env[] = { "JF_LOG_LEVEL=debug", "JF_CONCURRENCY=4",
+                                "JF_LEDGER_FLUSH=batched", NULL };
+    const char *const bad[] = { "JF_LEDGER_FLUSH=sometimes", NULL };
+    const char *const started[] = { "\"msg\":\"worker started\"",
+                                    "\"ledger_flush\":\"batched\"", NULL };
+    const char *const args[] = { "worker", NULL };
+    jf_h_proc_t w, p;
+    char        id[32], key[64];
+    int         state = 0;
+    unsigned    attempts = 0;
+    char       *err;
+
+    jf_h_provision(&srv, NULL);
+    cr_assert_eq(jf_h_run(&srv, "bad", bad, args, &p), 2);
+    err = jf_h_slurp(p.err_path);
+    cr_assert(strstr(err, "JF_LEDGER_FLUSH") != NULL, "%s", err);
+    free(err);
+    jf_h_worker_start(&srv, "w", env, &w);
+    jf_h_wait_started(&w);
+    cr_assert_eq(jf_h_count_lines(w.err_path, started), 1, "%s", jf_h_slurp(w.err_path));
+    for (int i = 0; i < 20; i++) {
+        snprintf(id, sizeof(id), "batched-%d", i);
+        jf_h_publish(nc, "jobs.acme.diag.noop", "{}", 2, id, NULL);
+    }
+    jf_h_publish(nc, "jobs.acme.diag.noop", "{}", 2, "batched-0", NULL);   /* in the window */
+    cr_assert_eq(jf_h_wait_stream_msgs(nc, "JOBS", 0, 10000), 0);
+    for (int i = 0; i < 20; i++) {
+        snprintf(id, sizeof(id), "batched-%d", i);
+        cr_assert_eq(wait_count(&w, id, "job succeeded", 1, 10000), 1);
+        snprintf(key, sizeof(key), "acme.diag.noop.batched-%d", i);
+        cr_assert(jf_h_ledger(nc, key, &state, &attempts));
+        cr_assert_eq(state, STATE_SUCCEEDED);
+        cr_assert_eq(attempts, 1);
+    }
+    cr_assert_eq(jf_h_proc_stop(&w, SIGTERM, 10000), 0);
+}
+
 /* ---- 6. a poison pill that kills every worker ------------------------------------- */
 
 Test(reliability, a_crashing_job_is_dead_lettered_and_the_others_complete,

@@ -106,6 +106,7 @@ typedef struct jf_worker {
     jf_nats_t         *nc;
     jf_pull_t         *pull;
     jf_ledger_t       *ledger;
+    jf_nats_t         *ledger_nc;    /* the ledger's own connection (direct writes) */
     bool               ledger_off;  /* JF_LEDGER_MODE=off: dedupe-only, ledger NULL */
     jf_telemetry_t    *telemetry;
     jf_metrics_t      *metrics;
