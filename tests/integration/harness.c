@@ -150,10 +150,27 @@ static void check_json_logs(void)
     nworker_logs = 0;
 }
 
+/* Workers started by jf_h_worker_start(): a test that fails before it
+ * stops one must not leave it running (it would reconnect forever, and
+ * join whatever server next listens on the port). */
+static pid_t worker_pids[64];
+static int   nworker_pids;
+
+static void reap_workers(void)
+{
+    for (int i = 0; i < nworker_pids; i++)
+        if (waitpid(worker_pids[i], NULL, WNOHANG) == 0) {   /* still ours and alive */
+            kill(worker_pids[i], SIGKILL);
+            waitpid(worker_pids[i], NULL, 0);
+        }
+    nworker_pids = 0;
+}
+
 void jf_h_server_stop(jf_h_server_t *s)
 {
     char cmd[320];
 
+    reap_workers();
     check_json_logs();
     if (s->pid > 0) {
         kill(s->pid, SIGTERM);
@@ -240,6 +257,8 @@ void jf_h_worker_start(const jf_h_server_t *s, const char *tag, const char *cons
     proc_paths(s, tag, out);
     out->pid = spawn(argv, envp, out->out_path, out->err_path);
     free(envp);
+    if (nworker_pids < 64)
+        worker_pids[nworker_pids++] = out->pid;
     if (nworker_logs < 64) {
         bool seen = false;
         for (int i = 0; i < nworker_logs && !seen; i++)
