@@ -237,7 +237,11 @@ Test(reliability, a_succeeded_job_enqueued_again_after_the_window_is_not_run,
      .init = setup, .fini = teardown)
 {
     const char *const env[] = { "JF_DUPLICATE_WINDOW=1s", NULL };
-    const char *const reconnected[] = { "\"msg\":\"reconnected to NATS\"", NULL };
+    /* Each of the worker's two connections says so once. */
+    const char *const reconnected[] = { "\"msg\":\"reconnected to NATS\"",
+                                        "\"connection\":\"jobs\"", NULL };
+    const char *const ledger_back[] = { "\"msg\":\"reconnected to NATS\"",
+                                        "\"connection\":\"ledger\"", NULL };
     jf_h_proc_t w;
     int         state = 0;
     unsigned    attempts = 0;
@@ -254,6 +258,7 @@ Test(reliability, a_succeeded_job_enqueued_again_after_the_window_is_not_run,
     jf_h_server_restart(&srv, 200);
     nc = jf_h_connect(&srv);
     cr_assert_eq(jf_h_wait_lines(w.err_path, reconnected, 1, 15000), 1);
+    cr_assert_eq(jf_h_wait_lines(w.err_path, ledger_back, 1, 15000), 1);
     cr_assert(jf_h_publish(nc, "jobs.acme.diag.noop", "{}", 2, "once-1", NULL),
               "the stream must accept the id again once its window passed");
     cr_assert_eq(wait_count(&w, "once-1", "job duplicate", 1, 15000), 1, "%s",

@@ -352,7 +352,11 @@ Test(worker, a_job_overrunning_the_grace_is_given_back, .init = setup, .fini = t
 
 Test(worker, survives_a_server_restart_and_pulls_again, .init = setup, .fini = teardown)
 {
-    const char *const reconnected[] = { "\"msg\":\"reconnected to NATS\"", NULL };
+    /* Each of the worker's two connections says so once. */
+    const char *const reconnected[] = { "\"msg\":\"reconnected to NATS\"",
+                                        "\"connection\":\"jobs\"", NULL };
+    const char *const ledger_back[] = { "\"msg\":\"reconnected to NATS\"",
+                                        "\"connection\":\"ledger\"", NULL };
     jf_h_proc_t w;
 
     jf_h_provision(&srv, NULL);
@@ -364,6 +368,8 @@ Test(worker, survives_a_server_restart_and_pulls_again, .init = setup, .fini = t
     natsConnection_Destroy(nc);
     jf_h_server_restart(&srv, 500);
     cr_assert_eq(jf_h_wait_lines(w.err_path, reconnected, 1, 15000), 1, "%s",
+                 jf_h_slurp(w.err_path));
+    cr_assert_eq(jf_h_wait_lines(w.err_path, ledger_back, 1, 15000), 1, "%s",
                  jf_h_slurp(w.err_path));
     nc = jf_h_connect(&srv);
     jf_h_publish(nc, "jobs.acme.diag.noop", "{}", 2, "after-restart", NULL);
