@@ -243,8 +243,8 @@ static void on_answer(natsConnection *nc, natsSubscription *sub, natsMsg *msg, v
             snprintf(why, sizeof(why), "%s %s: status %s %.120s",
                      kind == 'g' ? "reading from" : "writing to", p->kv->bucket, status,
                      desc ? desc : "");
-            p->fn(token, kind == 'p', strcmp(status, "503") == 0 ? JF_EUNAVAILABLE : JF_EIO, NULL, 0, why,
-                  p->arg);
+            p->fn(token, kind == 'p', strcmp(status, "503") == 0 ? JF_EUNAVAILABLE : JF_EIO,
+                  NULL, 0, why, p->arg);
         }
         goto out;
     }
@@ -258,7 +258,8 @@ static void on_answer(natsConnection *nc, natsSubscription *sub, natsMsg *msg, v
         p->fn(token, kind == 'p', JF_ENOTFOUND, NULL, 0, "deleted", p->arg);
         goto out;
     }
-    p->fn(token, kind == 'p', JF_OK, natsMsg_GetData(msg), (size_t)natsMsg_GetDataLength(msg), NULL, p->arg);
+    p->fn(token, false, JF_OK, natsMsg_GetData(msg), (size_t)natsMsg_GetDataLength(msg), NULL,
+          p->arg);
 out:
     natsMsg_Destroy(msg);
 }
@@ -296,33 +297,39 @@ jf_status_t jf_kv_pipe_create(jf_kv_pipe_t **out, jf_kv_t *kv, jf_kv_answer_fn f
     return JF_OK;
 }
 
-jf_status_t jf_kv_get_async(jf_kv_pipe_t *p, const char *key, uint64_t token, jf_err_t *err)
+/* Publish data to subject with the reply subject <inbox>.<kind>.<token>. */
+static jf_status_t send_request(jf_kv_pipe_t *p, char kind, const char *subject, const void *data,
+                                size_t len, uint64_t token, const char *what, const char *key,
+                                jf_err_t *err)
 {
-    char       reply[128], body[400];
-    int        n;
+    char       reply[128];
     natsStatus s;
 
-    n = snprintf(body, sizeof(body), "{\"last_by_subj\":\"$KV.%s.%s\"}", p->kv->bucket, key);
+    snprintf(reply, sizeof(reply), "%s.%c.%" PRIu64, p->inbox, kind, token);
+    s = natsConnection_PublishRequest(p->kv->conn, subject, reply, data, (int)len);
+    return s == NATS_OK ? JF_OK : kv_error(p->kv, s, err, what, key);
+}
+
+jf_status_t jf_kv_get_async(jf_kv_pipe_t *p, const char *key, uint64_t token, jf_err_t *err)
+{
+    char body[400];
+    int  n = snprintf(body, sizeof(body), "{\"last_by_subj\":\"$KV.%s.%s\"}", p->kv->bucket,
+                      key);
+
     if (n < 0 || (size_t)n >= sizeof(body))
         return jf_err_set(err, JF_ETOOBIG, "KV key %.80s... is too long", key);
-    snprintf(reply, sizeof(reply), "%s.g.%" PRIu64, p->inbox, token);
-    s = natsConnection_PublishRequest(p->kv->conn, p->api, reply, body, n);
-    return s == NATS_OK ? JF_OK : kv_error(p->kv, s, err, "asking for", key);
+    return send_request(p, 'g', p->api, body, (size_t)n, token, "asking for", key, err);
 }
 
 jf_status_t jf_kv_put_async(jf_kv_pipe_t *p, const char *key, const void *val, size_t len,
                             uint64_t token, jf_err_t *err)
 {
-    char       subject[400], reply[128];
-    int        n;
-    natsStatus s;
+    char subject[400];
+    int  n = snprintf(subject, sizeof(subject), "$KV.%s.%s", p->kv->bucket, key);
 
-    n = snprintf(subject, sizeof(subject), "$KV.%s.%s", p->kv->bucket, key);
     if (n < 0 || (size_t)n >= sizeof(subject))
         return jf_err_set(err, JF_ETOOBIG, "KV key %.80s... is too long", key);
-    snprintf(reply, sizeof(reply), "%s.p.%" PRIu64, p->inbox, token);
-    s = natsConnection_PublishRequest(p->kv->conn, subject, reply, val, (int)len);
-    return s == NATS_OK ? JF_OK : kv_error(p->kv, s, err, "writing", key);
+    return send_request(p, 'p', subject, val, len, token, "writing", key, err);
 }
 
 void jf_kv_pipe_destroy(jf_kv_pipe_t *p)

@@ -329,7 +329,8 @@ bool jf_dispatch_ledger_key(const jf_worker_t *w, jf_jsmsg_t *msg, char *key, si
     jf_err_t     err = { 0 };
     const char  *msg_id, *job_id;
 
-    return jf_subject_parse(jf_jsmsg_subject(msg), w->cfg->names.jobs_prefix, &subj, &err) == JF_OK &&
+    return jf_subject_parse(jf_jsmsg_subject(msg), w->cfg->names.jobs_prefix, &subj,
+                            &err) == JF_OK &&
            (job_id = job_id_of(msg, &msg_id, &err)) != NULL &&
            jf_ledger_key(key, size, subj.tenant, subj.type, job_id, &err) == JF_OK;
 }
