@@ -9,10 +9,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include <bsd/string.h>
 
+#include "core/clock.h"
 #include "core/nats_internal.h"
 
 /* ---- status translation ------------------------------------------------- */
@@ -132,19 +132,12 @@ static void on_error(natsConnection *conn, natsSubscription *sub, natsStatus s, 
 /* Wait for on_closed; false on timeout. */
 static bool wait_closed(jf_nats_t *nc, int64_t timeout_ms)
 {
-    struct timespec ts;
-    bool            closed;
+    int64_t deadline = jf_clock_mono_ms() + timeout_ms;
+    bool    closed;
 
-    clock_gettime(CLOCK_REALTIME, &ts);
-    ts.tv_sec += timeout_ms / 1000;
-    ts.tv_nsec += (timeout_ms % 1000) * 1000000;
-    if (ts.tv_nsec >= 1000000000) {
-        ts.tv_sec++;
-        ts.tv_nsec -= 1000000000;
-    }
     pthread_mutex_lock(&nc->mu);
     while (!nc->closed)
-        if (pthread_cond_timedwait(&nc->cond, &nc->mu, &ts) != 0)
+        if (jf_cond_wait_until(&nc->cond, &nc->mu, deadline) != 0)
             break;
     closed = nc->closed;
     pthread_mutex_unlock(&nc->mu);
@@ -251,7 +244,7 @@ static jf_status_t connect_with(jf_nats_t **out, const jf_config_t *cfg, const c
     nc->arg = arg;
     nc->api_timeout_ms = cfg->api_timeout;
     pthread_mutex_init(&nc->mu, NULL);
-    pthread_cond_init(&nc->cond, NULL);
+    jf_cond_init(&nc->cond);
 
     s = natsOptions_Create(&opts);
     if (s == NATS_OK)
@@ -464,7 +457,7 @@ jf_status_t jf_nats_subscribe(jf_nats_t *nc, const char *subject, const char *qu
     sub->fn = fn;
     sub->arg = arg;
     pthread_mutex_init(&sub->mu, NULL);
-    pthread_cond_init(&sub->cond, NULL);
+    jf_cond_init(&sub->cond);
     if (queue != NULL)
         s = natsConnection_QueueSubscribe(&sub->sub, nc->conn, subject, queue, sub_msg, sub);
     else
@@ -491,12 +484,10 @@ void jf_nats_unsubscribe(jf_nats_sub_t *sub)
     if (sub == NULL)
         return;
     if (natsSubscription_Unsubscribe(sub->sub) == NATS_OK) {
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        ts.tv_sec += 5;
+        int64_t deadline = jf_clock_mono_ms() + 5000;
         pthread_mutex_lock(&sub->mu);
         while (!sub->done)
-            if (pthread_cond_timedwait(&sub->cond, &sub->mu, &ts) != 0)
+            if (jf_cond_wait_until(&sub->cond, &sub->mu, deadline) != 0)
                 break;
         pthread_mutex_unlock(&sub->mu);
     }

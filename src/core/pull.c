@@ -237,17 +237,9 @@ static void *monitor_main(void *arg)
 
     pthread_mutex_lock(&p->mu);
     while (!p->closing) {
-        struct timespec ts;
-        int64_t         now;
+        int64_t now;
 
-        clock_gettime(CLOCK_REALTIME, &ts);
-        ts.tv_sec += p->opts.heartbeat_ms / 1000;
-        ts.tv_nsec += (p->opts.heartbeat_ms % 1000) * 1000000;
-        if (ts.tv_nsec >= 1000000000) {
-            ts.tv_sec++;
-            ts.tv_nsec -= 1000000000;
-        }
-        pthread_cond_timedwait(&p->cond, &p->mu, &ts);
+        jf_cond_wait_until(&p->cond, &p->mu, jf_clock_mono_ms() + p->opts.heartbeat_ms);
         if (p->closing)
             break;
         now = jf_clock_mono_ms();
@@ -345,7 +337,7 @@ jf_status_t jf_pull_create(jf_pull_t **out, jf_nats_t *nc, const jf_pull_opts_t 
     snprintf(p->next_subject, sizeof(p->next_subject), "$JS.API.CONSUMER.MSG.NEXT.%s.%s",
              opts->stream, opts->consumer);
     pthread_mutex_init(&p->mu, NULL);
-    pthread_cond_init(&p->cond, NULL);
+    jf_cond_init(&p->cond);
     *out = p;
     return JF_OK;
 }

@@ -15,13 +15,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <bsd/stdlib.h>
 
 #include <jetfleet/jetfleet.h>
 
+#include "core/clock.h"
 #include "core/kv.h"
 #include "modules/subscriptions/contract.h"
 
@@ -41,13 +41,6 @@ typedef struct subs {
     jf_kv_t *kv;
 } subs_t;
 
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* ---- validation ------------------------------------------------------------------------ */
 
@@ -283,7 +276,7 @@ static jf_status_t do_upsert(jf_job_t *job, const endpoint_set_t *old, endpoint_
     e->enabled = !u->disabled;
     e->description = u->description;
     e->disabled_reason = u->disabled ? "disabled by subscriptions.upsert" : "";
-    e->updated_unix_ms = now_ms();
+    e->updated_unix_ms = jf_clock_now_ms();
     e->created_unix_ms = prev != NULL ? prev->created_unix_ms : e->updated_unix_ms;
     e->updated_by = (char *)jf_job_id(job);
     put_at(old, out, i, found, e);
@@ -431,7 +424,7 @@ static jf_status_t do_disable(jf_job_t *job, const endpoint_set_t *old, endpoint
     *e = *old->endpoints[i];   /* shallow: strings stay old's until stored */
     e->enabled = false;
     e->disabled_reason = (char *)d->reason;
-    e->updated_unix_ms = now_ms();
+    e->updated_unix_ms = jf_clock_now_ms();
     e->updated_by = (char *)jf_job_id(job);
     put_at(old, out, i, true, e);
     return JF_OK;

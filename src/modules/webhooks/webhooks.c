@@ -41,6 +41,7 @@
 #include <jetfleet/jetfleet.h>
 #include <jetfleet/webhooks/v1/webhooks.pb-c.h>
 
+#include "core/clock.h"
 #include "core/httphdr.h"
 #include "jf_build_config.h"
 #include "modules/subscriptions/contract.h"
@@ -66,13 +67,6 @@ typedef struct webhooks_delivery {
     char      body[WEBHOOKS_BODY_KEEP + 1]; /* the first bytes, NUL-terminated */
 } webhooks_delivery_t;
 
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* CURLOPT_OPENSOCKETFUNCTION: runs for every address curl is about to
  * connect to, after DNS and before any socket exists. A refusal is
@@ -193,7 +187,7 @@ static uint32_t retry_after_ms(CURL *curl)
 
     if (curl_easy_header(curl, "Retry-After", 0, CURLH_HEADER, -1, &h) != CURLHE_OK)
         return 0;
-    if (jf_http_retry_after_parse(h->value, strlen(h->value), now_ms(),
+    if (jf_http_retry_after_parse(h->value, strlen(h->value), jf_clock_now_ms(),
                                   WEBHOOKS_RETRY_AFTER_CAP_MS, &ms) != JF_OK)
         return 0;
     return ms;
@@ -388,7 +382,7 @@ static jf_result_t webhooks_deliver(jf_job_t *job, const ProtobufCMessage *paylo
         goto oom;
 
     /* Time: the total is capped by what is left of the job's deadline. */
-    left = jf_job_deadline_ms(job) - now_ms();
+    left = jf_job_deadline_ms(job) - jf_clock_now_ms();
     if (left <= 0) {
         res = jf_retry(JF_ETIMEOUT, 0, "deadline passed before delivery");
         goto out;
