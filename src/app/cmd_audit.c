@@ -116,11 +116,12 @@ jf_status_t jf_audit_event_line(const jf_audit_event_t *e, char **out, jf_err_t 
 
     if (f == NULL)
         return jf_err_set(err, JF_ENOMEM, "out of memory");
-    /* When the step happened: it ended, else it started. A received event
-     * has neither, and its enqueued_ms is the job's, not this delivery's
-     * (a retry is received long after), so the time AUDIT stored it is
-     * closer; enqueued_ms is the last resort. */
+    /* When the step happened: it ended, else it started, else the worker
+     * received the delivery. Events from before 0.8 carry no received_ms;
+     * their enqueued_ms is the job's, not this delivery's (a retry is
+     * received long after), so the time AUDIT stored them is closer. */
     t = ev->ended_ms != 0 ? ev->ended_ms : ev->started_ms != 0 ? ev->started_ms
+      : ev->received_ms != 0 ? ev->received_ms
       : e->stored_ms > 0 ? e->stored_ms : ev->enqueued_ms;
     fprintf(f, "%s %-15s ", jf_time_format_ms(t, when, sizeof(when)),
             jf_event_kind_name(ev->event));
@@ -141,6 +142,10 @@ jf_status_t jf_audit_event_line(const jf_audit_event_t *e, char **out, jf_err_t 
         fputs(": ", f);
         put_shown(f, ev->error_text, ERROR_SHOWN);
     }
+    /* How long the delivery waited in the worker before its run. */
+    if (ev->received_ms != 0 && ev->started_ms >= ev->received_ms &&
+        ev->event != JETFLEET__V1__EVENT_KIND__EVENT_KIND_RECEIVED)
+        fprintf(f, " wait=%" PRId64 "ms", ev->started_ms - ev->received_ms);
     if (ev->duration_us > 0) {
         if (ev->duration_us % 1000 == 0)
             fprintf(f, " duration=%" PRId64 "ms", ev->duration_us / 1000);

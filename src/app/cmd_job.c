@@ -19,6 +19,7 @@
 
 #include "app/audit.h"
 #include "app/cli.h"
+#include "app/worker/inflight.h"
 #include "core/ledger.h"
 #include "core/pbjson.h"
 #include "core/timefmt.h"
@@ -49,16 +50,18 @@ static void help(void)
     printf("usage: jetfleet job show <id> --tenant T [--type M.A] [--json]\n"
            "\n"
            "Show one job: its JF_LEDGER record (state, attempts, worker, first and last\n"
-           "start, finish, last error, replays) and then every lifecycle event AUDIT holds\n"
-           "for it, oldest first, in the format of `jetfleet audit tail`.\n"
+           "start, finish, last error, replays), what the workers holding it now say (a\n"
+           "running job has no record until it ends), and every lifecycle event AUDIT\n"
+           "holds for it, oldest first, in the format of `jetfleet audit tail`.\n"
            "\n"
            "options:\n"
            "  --tenant T   the job's tenant (required)\n"
            "  --type M.A   the job's type module.action; without it, the type is taken\n"
            "               from the job's events\n"
            "  --json       one JSON object: job_id, tenant, type, \"record\" (the ledger\n"
-           "               record by proto field name, or null) and \"events\" (as\n"
-           "               `audit tail --json` prints them)\n"
+           "               record by proto field name, or null), \"events\" (as\n"
+           "               `audit tail --json` prints them) and \"now\" (one object per\n"
+           "               worker holding the job: worker, pool, phase, attempt, ...)\n"
            "\n"
            "The ledger record alone: nats kv get JF_LEDGER <tenant>.<module>.<action>.<id>\n"
            "Exit status 0 when the job was found, 2 for bad options (or a job id used by\n"
@@ -173,6 +176,21 @@ static void history_free(history_t *h)
         free(h->types[i]);
 }
 
+/* ---- the workers that hold it now --------------------------------------------------- */
+
+/* How long the workers get to answer. */
+#define LIVE_WAIT_MS 400
+
+static bool collect_live(const char *data, size_t len, void *arg)
+{
+    json_t *o = json_loadb(data, len, 0, NULL);
+
+    if (json_is_object(o))
+        json_array_append(arg, o);
+    json_decref(o);
+    return true;
+}
+
 /* ---- printing ------------------------------------------------------------------------- */
 
 static const char *when(int64_t ms, char *buf, size_t size)
@@ -180,8 +198,32 @@ static const char *when(int64_t ms, char *buf, size_t size)
     return ms > 0 ? jf_time_format_ms(ms, buf, size) : "-";
 }
 
+static void print_live(json_t *live)
+{
+    char   t1[48], t2[48];
+    size_t i;
+    json_t *a;
+
+    if (json_array_size(live) == 0) {
+        printf("now:            no worker holds it\n");
+        return;
+    }
+    json_array_foreach(live, i, a) {
+        json_int_t started = json_integer_value(json_object_get(a, "started_ms"));
+        printf("now:            %s on worker %s (pool %s), attempt %lld, delivery %lld, "
+               "received %s%s%s\n",
+               json_string_value(json_object_get(a, "phase")),
+               json_string_value(json_object_get(a, "worker")),
+               json_string_value(json_object_get(a, "pool")),
+               (long long)json_integer_value(json_object_get(a, "attempt")),
+               (long long)json_integer_value(json_object_get(a, "delivery")),
+               when(json_integer_value(json_object_get(a, "received_ms")), t1, sizeof(t1)),
+               started > 0 ? ", started " : "", started > 0 ? when(started, t2, sizeof(t2)) : "");
+    }
+}
+
 static void print_text(const show_opts_t *o, const char *type, const jf_job_record_t *rec,
-                       const history_t *h)
+                       const history_t *h, json_t *live)
 {
     char t1[48];
 
@@ -189,7 +231,7 @@ static void print_text(const show_opts_t *o, const char *type, const jf_job_reco
     printf("tenant:         %s\n", o->tenant);
     printf("type:           %s\n", type);
     if (rec == NULL) {
-        printf("ledger:         no record (never run, or older than JF_LEDGER_TTL)\n");
+        printf("ledger:         no record (no run has ended yet, or older than JF_LEDGER_TTL)\n");
     } else {
         printf("state:          %s\n", jf_job_state_name(rec->state));
         printf("attempts:       %" PRIu32 "\n", rec->attempts);
@@ -205,6 +247,7 @@ static void print_text(const show_opts_t *o, const char *type, const jf_job_reco
         printf("replays:        %" PRIu32 "\n", rec->replays);
         printf("stream seq:     %" PRIu64 "\n", rec->stream_seq);
     }
+    print_live(live);
     printf("\nevents (%zu):\n", h->n);
     for (size_t i = 0; i < h->n; i++)
         printf("%s\n", h->lines[i]);
@@ -213,7 +256,8 @@ static void print_text(const show_opts_t *o, const char *type, const jf_job_reco
 }
 
 static jf_status_t print_json(const show_opts_t *o, const char *type,
-                              const jf_job_record_t *rec, const history_t *h, jf_err_t *err)
+                              const jf_job_record_t *rec, const history_t *h, json_t *live,
+                              jf_err_t *err)
 {
     json_t      *top = json_object(), *events = json_array(), *r = json_null();
     char        *text = NULL;
@@ -240,6 +284,7 @@ static jf_status_t print_json(const show_opts_t *o, const char *type,
     json_object_set_new(top, "type", json_string(type));
     json_object_set(top, "record", r);
     json_object_set(top, "events", events);
+    json_object_set(top, "now", live);
     text = json_dumps(top, JSON_COMPACT | JSON_PRESERVE_ORDER);
     if (text == NULL) {
         st = jf_err_set(err, JF_ENOMEM, "out of memory");
@@ -267,7 +312,8 @@ int jf_cmd_job_show(int argc, char **argv)
     jf_job_record_t *rec = NULL;
     jf_err_t         err = { 0 };
     const char      *type;
-    char             key[JF_LEDGER_KEY_MAX];
+    char             key[JF_LEDGER_KEY_MAX], subject[256];
+    json_t          *live = json_array();
     jf_status_t      st;
     int              rc;
 
@@ -293,7 +339,17 @@ int jf_cmd_job_show(int argc, char **argv)
         rc = jf_cli_exit_code(st);
         goto out;
     }
+    /* A running job may have no record and no event yet: ask the workers. */
+    jf_inflight_subject(subject, sizeof(subject), cfg.names.jobs_stream, o.tenant);
+    st = jf_nats_gather(nc, subject, o.id, strlen(o.id), LIVE_WAIT_MS, collect_live, live, &err);
+    if (st != JF_OK) {
+        jf_cli_error("job show: asking the workers: %s", jf_err_msg(&err));
+        rc = jf_cli_exit_code(st);
+        goto out;
+    }
     type = o.type;
+    if (type == NULL && h.ntypes == 0 && json_array_size(live) > 0)
+        type = json_string_value(json_object_get(json_array_get(live, 0), "type"));
     if (type == NULL && h.ntypes > 1) {
         jf_cli_error("job show: tenant %s has jobs with id %s of %zu types (%s, %s%s); pass "
                      "--type", o.tenant, o.id, h.ntypes, h.types[0] ? h.types[0] : "?",
@@ -304,8 +360,8 @@ int jf_cmd_job_show(int argc, char **argv)
     if (type == NULL && h.ntypes == 1)
         type = h.types[0];
     if (type == NULL) {
-        jf_cli_error("job show: no job %s for tenant %s (no events in AUDIT; with --type the "
-                     "ledger is looked up as well)", o.id, o.tenant);
+        jf_cli_error("job show: no job %s for tenant %s (no events in AUDIT, no worker holds "
+                     "it; with --type the ledger is looked up as well)", o.id, o.tenant);
         rc = JF_EXIT_NOTFOUND;
         goto out;
     }
@@ -322,22 +378,22 @@ int jf_cmd_job_show(int argc, char **argv)
         rc = jf_cli_exit_code(st);
         goto out;
     }
-    if (rec == NULL && h.n == 0) {
-        jf_cli_error("job show: no job %s for tenant %s (type %s): no ledger record and no "
-                     "events", o.id, o.tenant, type);
+    if (rec == NULL && h.n == 0 && json_array_size(live) == 0) {
+        jf_cli_error("job show: no job %s for tenant %s (type %s): no ledger record, no "
+                     "events, and no worker holds it", o.id, o.tenant, type);
         rc = JF_EXIT_NOTFOUND;
         goto out;
     }
 
     if (o.json) {
-        st = print_json(&o, type, rec, &h, &err);
+        st = print_json(&o, type, rec, &h, live, &err);
         if (st != JF_OK) {
             jf_cli_error("job show: %s", jf_err_msg(&err));
             rc = jf_cli_exit_code(st);
             goto out;
         }
     } else {
-        print_text(&o, type, rec, &h);
+        print_text(&o, type, rec, &h, live);
     }
     rc = JF_EXIT_OK;
 out:
@@ -345,6 +401,7 @@ out:
     jf_job_record_free(rec);
     jf_ledger_close(ledger);
     history_free(&h);
+    json_decref(live);
     jf_nats_close(nc, 2000);
     if (cfg_loaded)
         jf_config_free(&cfg);

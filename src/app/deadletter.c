@@ -62,15 +62,16 @@ static void build(built_t *b, const jf_deadletter_t *dl)
         b->h[b->n++] = (jf_header_t){ JF_HDR_JOB_ID, dl->job_id };
 }
 
-jf_status_t jf_deadletter_delivered(jf_nats_t *nc, const jf_jsmsg_t *msg,
-                                    const jf_deadletter_t *dl, jf_err_t *err)
+jf_status_t jf_deadletter_delivered_async(jf_pipe_t *pipe, jf_copy_op_t *op,
+                                          const jf_jsmsg_t *msg, const jf_deadletter_t *dl,
+                                          jf_err_t *err)
 {
     built_t        b;
     jf_copy_opts_t o;
 
     build(&b, dl);
     o = (jf_copy_opts_t){ .subject = b.subject, .msg_id = b.msg_id, .add = b.h, .nadd = b.n };
-    return jf_jsmsg_copy(nc, msg, &o, NULL, err);
+    return jf_jsmsg_copy_async(pipe, op, msg, &o, err);
 }
 
 jf_status_t jf_deadletter_stored(jf_nats_t *nc, const jf_stored_msg_t *msg,

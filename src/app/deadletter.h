@@ -68,9 +68,12 @@ typedef struct jf_deadletter {
     const char *dlq_prefix;    /* cfg->names.dlq_prefix: "dlq" or "dlq.<region>" */
 } jf_deadletter_t;
 
-/* Publish a delivered job to the DLQ. Does not acknowledge the original. */
-jf_status_t jf_deadletter_delivered(jf_nats_t *nc, const jf_jsmsg_t *msg,
-                                    const jf_deadletter_t *dl, jf_err_t *err);
+/* Publish a delivered job to the DLQ through pipe, without waiting: op->done
+ * gets the DLQ stream's answer (see jf_jsmsg_copy_async). Does not
+ * acknowledge the original. dl and msg are only read during the call. */
+jf_status_t jf_deadletter_delivered_async(jf_pipe_t *pipe, jf_copy_op_t *op,
+                                          const jf_jsmsg_t *msg, const jf_deadletter_t *dl,
+                                          jf_err_t *err);
 
 /* Publish a stored job (quarantine) to the DLQ. */
 jf_status_t jf_deadletter_stored(jf_nats_t *nc, const jf_stored_msg_t *msg,

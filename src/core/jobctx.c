@@ -118,7 +118,7 @@ jf_status_t jf_job_enqueue(jf_job_t *parent, const char *type, const ProtobufCMe
     id = jf_job_child_id(parent, key);
     if (id == NULL)
         return JF_ENOMEM;
-    st = parent->hooks->enqueue(parent->hooks->ctx, parent, type, payload, id);
+    st = parent->hooks->enqueue(parent->hooks->enqueue_ctx, parent, type, payload, id);
     if (st == JF_OK && ret_id != NULL)
         *ret_id = id;
     return st;

@@ -25,11 +25,12 @@ typedef struct jf_job_hooks {
                           const void **ret_ptr, size_t *ret_len);
     bool (*egress)(void *ctx, const char *tenant, const struct sockaddr *addr, char *why,
                    size_t why_size);
+    void *ctx;            /* for secret and egress */
     /* Publish a child job of parent's tenant under child_id (already
      * derived and checked); see include/jetfleet/enqueue.h for statuses. */
     jf_status_t (*enqueue)(void *ctx, const jf_job_t *parent, const char *type,
                            const ProtobufCMessage *payload, const char *child_id);
-    void *ctx;
+    void *enqueue_ctx;
 } jf_job_hooks_t;
 
 struct jf_job {

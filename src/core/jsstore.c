@@ -1,11 +1,13 @@
 /*
  * jsstore.c - stored messages: get, copy with headers, delete.
  */
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
+#include <bsd/stdlib.h>
 #include <bsd/string.h>
 
 #include "core/jsmsg_internal.h"
@@ -184,14 +186,81 @@ static jf_status_t copy_raw(jf_nats_t *nc, natsMsg *src, const jf_copy_opts_t *o
     return JF_OK;
 }
 
-jf_status_t jf_jsmsg_copy(jf_nats_t *nc, const jf_jsmsg_t *m, const jf_copy_opts_t *o,
-                          jf_pub_ack_t *ack, jf_err_t *err)
-{
-    return copy_raw(nc, jf_jsmsg_raw(m), o, ack, err);
-}
-
 jf_status_t jf_stored_msg_copy(jf_nats_t *nc, const jf_stored_msg_t *m, const jf_copy_opts_t *o,
                                jf_pub_ack_t *ack, jf_err_t *err)
 {
     return copy_raw(nc, m->msg, o, ack, err);
+}
+
+/* ---- copies without waiting ------------------------------------------------------ */
+
+struct collect_ctx {
+    const jf_copy_opts_t *o;
+    jf_header_t          *h;
+    size_t                n, cap;
+    bool                  nomem;
+};
+
+static void push(struct collect_ctx *c, const char *name, const char *value)
+{
+    if (c->nomem)
+        return;
+    if (c->n == c->cap) {
+        size_t       cap = c->cap ? c->cap * 2 : 16;
+        jf_header_t *h = reallocarray(c->h, cap, sizeof(*h));
+        if (h == NULL) {
+            c->nomem = true;
+            return;
+        }
+        c->h = h;
+        c->cap = cap;
+    }
+    c->h[c->n++] = (jf_header_t){ name, value };
+}
+
+/* An original header, unless the copy drops or replaces it. */
+static void collect_header(const char *name, const char *value, void *arg)
+{
+    struct collect_ctx *c = arg;
+    struct copy_ctx     probe = { .o = c->o };
+
+    if (!dropped(&probe, name))
+        push(c, name, value);
+}
+
+static void on_copied(jf_pipe_req_t *req, jf_status_t st, const jf_pipe_answer_t *a)
+{
+    jf_copy_op_t *op = (jf_copy_op_t *)((char *)req - offsetof(jf_copy_op_t, req));
+
+    memset(&op->ack, 0, sizeof(op->ack));
+    if (st == JF_OK)
+        st = jf_pipe_puback(a, &op->ack, op->why, sizeof(op->why));
+    else
+        snprintf(op->why, sizeof(op->why), "%s", st == JF_ETIMEOUT
+                 ? "no acknowledgement from the stream in time" : "shutting down");
+    op->done(op, st);
+}
+
+jf_status_t jf_jsmsg_copy_async(jf_pipe_t *p, jf_copy_op_t *op, const jf_jsmsg_t *m,
+                                const jf_copy_opts_t *o, jf_err_t *err)
+{
+    struct collect_ctx c = { .o = o };
+    natsMsg           *src = jf_jsmsg_raw(m);
+    jf_status_t        st;
+
+    each_header(src, collect_header, &c);
+    for (size_t i = 0; i < o->nadd; i++)
+        push(&c, o->add[i].name, o->add[i].value);
+    if (o->msg_id != NULL)
+        push(&c, "Nats-Msg-Id", o->msg_id);
+    if (c.nomem) {
+        free(c.h);
+        return jf_err_set(err, JF_ENOMEM, "out of memory");
+    }
+    op->req.done = on_copied;
+    st = jf_pipe_send(p, &op->req, o->subject, c.h, c.n, natsMsg_GetData(src),
+                      (size_t)(natsMsg_GetDataLength(src) > 0 ? natsMsg_GetDataLength(src) : 0),
+                      err);
+    free(c.h);
+    return st;
 }

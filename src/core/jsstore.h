@@ -17,6 +17,7 @@
 #include "core/jsadmin.h"
 #include "core/jsmsg.h"
 #include "core/nats.h"
+#include "core/pipe.h"
 #include "shared/err.h"
 
 typedef struct jf_stored_msg jf_stored_msg_t;
@@ -53,13 +54,29 @@ typedef struct jf_copy_opts {
     const char *const *drop;        /* header names not to copy; NULL-terminated, may be NULL */
 } jf_copy_opts_t;
 
-/* Publish a copy of a delivered job message (payload and headers) and wait
- * for the stream's acknowledgement. Nats-Msg-Id, Nats-Expected-* and the
- * names in add are never copied from the original. */
-jf_status_t jf_jsmsg_copy(jf_nats_t *nc, const jf_jsmsg_t *m, const jf_copy_opts_t *o,
-                          jf_pub_ack_t *ack, jf_err_t *err);
+/* Publish a copy of a delivered job message (payload and headers) through
+ * pipe, without waiting. Nats-Msg-Id, Nats-Expected-* and the names in add
+ * are never copied from the original. op->done gets the stream's answer
+ * on the pipe's thread (JF_OK with op->ack; JF_EUNAVAILABLE when no stream
+ * takes the subject; JF_ETIMEOUT, JF_EIO, with op->why). An error here
+ * means nothing was sent and done will not be called. m is only read
+ * during the call. */
+typedef struct jf_copy_op jf_copy_op_t;
+typedef void (*jf_copy_done_fn)(jf_copy_op_t *op, jf_status_t st);
 
-/* The same for a stored message. */
+struct jf_copy_op {
+    jf_copy_done_fn done;       /* set by the caller */
+    jf_pub_ack_t    ack;
+    char            why[200];
+
+    jf_pipe_req_t   req;        /* private */
+};
+
+jf_status_t jf_jsmsg_copy_async(jf_pipe_t *p, jf_copy_op_t *op, const jf_jsmsg_t *m,
+                                const jf_copy_opts_t *o, jf_err_t *err);
+
+/* Publish a copy of a stored message and wait for the stream's
+ * acknowledgement; the rules of jf_jsmsg_copy_async() apply. */
 jf_status_t jf_stored_msg_copy(jf_nats_t *nc, const jf_stored_msg_t *m, const jf_copy_opts_t *o,
                                jf_pub_ack_t *ack, jf_err_t *err);
 

@@ -2,6 +2,7 @@
  * kv.c - JetStream KV through nats.c's kvStore API.
  */
 #include <inttypes.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,15 +18,6 @@ struct jf_kv {
     jsCtx          *js;      /* its own context, so that KV calls use JF_API_TIMEOUT */
     kvStore        *kv;
     char            bucket[64];
-};
-
-struct jf_kv_pipe {
-    jf_kv_t          *kv;
-    natsSubscription *sub;
-    char              inbox[96];       /* answers arrive on <inbox>.g|p.<token> */
-    char              api[160];        /* $JS.API.DIRECT.GET.KV_<bucket> */
-    jf_kv_answer_fn   fn;
-    void             *arg;
 };
 
 jf_status_t jf_kv_open(jf_kv_t **out, jf_nats_t *nc, const char *bucket, jf_err_t *err)
@@ -172,173 +164,155 @@ jf_status_t jf_kv_delete(jf_kv_t *kv, const char *key, jf_err_t *err)
     return s == NATS_OK ? JF_OK : kv_error(kv, s, err, "deleting", key);
 }
 
-/* ---- pipelined reads and writes ------------------------------------------------- */
+/* ---- asynchronous reads and writes ------------------------------------------------ */
 
-/* The answer to a write: a PubAck, {"stream":..,"seq":..}, or
- * {"error":{"code":..,"description":..}}. */
-static jf_status_t write_answer(jf_kv_pipe_t *p, natsMsg *msg, char *why, size_t size)
+enum { OP_READ, OP_WRITE, OP_PROBE };
+
+/* A direct get's answer: the last entry on the key's subject, with its
+ * revision in Nats-Sequence and, for a delete or purge marker, a
+ * KV-Operation header; or a status: "404" (no entry), "503" (no
+ * responders: the stream is not there). */
+static jf_status_t read_answer(jf_kv_op_t *op, const jf_pipe_answer_t *a)
 {
-    const char   *data = natsMsg_GetData(msg);
-    int           len = natsMsg_GetDataLength(msg);
-    json_t       *doc, *e;
-    json_error_t  jerr;
-    jf_status_t   st = JF_OK;
+    const char *status = jf_pipe_answer_status(a);
+    const char *seq, *kvop;
 
-    /* The common answer, {"stream":"KV_..","seq":N}, without a parser: a
-     * JSON parse was a tenth of a worker's instructions per job. An
-     * answer naming an error, or anything else, is parsed. */
-    if (data != NULL && len > 0 && data[0] == '{' && data[len - 1] == '}' &&
-        memmem(data, (size_t)len, "\"seq\":", 6) != NULL &&
-        memmem(data, (size_t)len, "\"error\"", 7) == NULL)
-        return JF_OK;
-    doc = json_loadb(data ? data : "", (size_t)len, 0, &jerr);
-    if (doc == NULL || !json_is_object(doc)) {
-        snprintf(why, size, "writing to %s: unreadable acknowledgement", p->kv->bucket);
+    if (status != NULL) {
+        if (strcmp(status, "404") == 0) {
+            op->rev = 0;
+            snprintf(op->why, sizeof(op->why), "no value");
+            return JF_ENOTFOUND;
+        }
+        if (strcmp(status, "503") == 0) {
+            snprintf(op->why, sizeof(op->why), "reading from %s: no responders (the bucket's "
+                     "stream KV_%s does not exist, or JetStream is not available)",
+                     op->kv->bucket, op->kv->bucket);
+            return JF_EUNAVAILABLE;
+        }
+        {
+            const char *desc = jf_pipe_answer_header(a, "Description");
+            snprintf(op->why, sizeof(op->why), "reading from %s: status %s %.120s",
+                     op->kv->bucket, status, desc ? desc : "");
+        }
+        return JF_EIO;
+    }
+    seq = jf_pipe_answer_header(a, "Nats-Sequence");
+    op->rev = seq != NULL ? strtoull(seq, NULL, 10) : 0;
+    kvop = jf_pipe_answer_header(a, "KV-Operation");
+    if (kvop != NULL && (strcmp(kvop, "DEL") == 0 || strcmp(kvop, "PURGE") == 0)) {
+        snprintf(op->why, sizeof(op->why), "deleted");
+        return JF_ENOTFOUND;
+    }
+    if (seq == NULL) {
+        snprintf(op->why, sizeof(op->why), "reading from %s: an answer without Nats-Sequence",
+                 op->kv->bucket);
+        return JF_EIO;
+    }
+    op->val = jf_pipe_answer_data(a, &op->len);
+    return JF_OK;
+}
+
+/* A stream info answer: the stream's configuration, or an error whose
+ * err_code 10059 says the stream does not exist. */
+static jf_status_t probe_answer(jf_kv_op_t *op, const jf_pipe_answer_t *a)
+{
+    const char *status = jf_pipe_answer_status(a);
+    const char *data;
+    size_t      len;
+    json_t     *doc, *e;
+    jf_status_t st = JF_OK;
+
+    if (status != NULL) {
+        snprintf(op->why, sizeof(op->why), "asking for stream KV_%s: status %s",
+                 op->kv->bucket, status);
+        return strcmp(status, "503") == 0 ? JF_EUNAVAILABLE : JF_EIO;
+    }
+    data = jf_pipe_answer_data(a, &len);
+    doc = json_loadb(data, len, 0, NULL);
+    if (doc == NULL) {
+        snprintf(op->why, sizeof(op->why), "asking for stream KV_%s: unreadable answer",
+                 op->kv->bucket);
         st = JF_EIO;
     } else if ((e = json_object_get(doc, "error")) != NULL) {
+        json_int_t code = json_integer_value(json_object_get(e, "err_code"));
         const char *desc = json_string_value(json_object_get(e, "description"));
-        snprintf(why, size, "writing to %s: %.160s (code %lld)", p->kv->bucket,
-                 desc != NULL ? desc : "error",
-                 (long long)json_integer_value(json_object_get(e, "code")));
-        st = JF_EIO;
-    } else if (json_object_get(doc, "seq") == NULL) {
-        snprintf(why, size, "writing to %s: acknowledgement without a sequence", p->kv->bucket);
-        st = JF_EIO;
+        snprintf(op->why, sizeof(op->why), "KV bucket %s: %.120s (JetStream error %lld)",
+                 op->kv->bucket, desc ? desc : "error", (long long)code);
+        st = code == 10059 ? JF_ENOTFOUND : JF_EIO;
     }
     json_decref(doc);
     return st;
 }
 
-/* Library thread: one answer, to a read (<inbox>.g.<token>) or a write
- * (<inbox>.p.<token>). A status message without data is "404 Message Not
- * Found" (no value), "503" (no responders: JetStream is not there) or
- * another error; a value whose KV-Operation is DEL or PURGE is a delete
- * marker. */
-static void on_answer(natsConnection *nc, natsSubscription *sub, natsMsg *msg, void *closure)
+static void on_answer(jf_pipe_req_t *req, jf_status_t st, const jf_pipe_answer_t *a)
 {
-    jf_kv_pipe_t *p = closure;
-    const char   *subject = natsMsg_GetSubject(msg);
-    size_t        ilen = strlen(p->inbox);
-    const char   *status = NULL, *desc = NULL, *op = NULL;
-    char         *end = NULL;
-    char          kind, why[256];
-    uint64_t      token;
-    jf_status_t   st;
+    jf_kv_op_t *op = (jf_kv_op_t *)((char *)req - offsetof(jf_kv_op_t, req));
+    jf_pub_ack_t ack;
 
-    (void)nc;
-    (void)sub;
-    if (strncmp(subject, p->inbox, ilen) != 0 || subject[ilen] != '.' ||
-        (subject[ilen + 1] != 'g' && subject[ilen + 1] != 'p') || subject[ilen + 2] != '.')
-        goto out;   /* not one of ours */
-    kind = subject[ilen + 1];
-    token = strtoull(subject + ilen + 3, &end, 10);
-    if (end == subject + ilen + 3 || *end != '\0')
-        goto out;
-    if (natsMsgHeader_Get(msg, "Status", &status) == NATS_OK && status != NULL &&
-        natsMsg_GetDataLength(msg) == 0) {
-        if (kind == 'g' && strcmp(status, "404") == 0) {
-            p->fn(token, kind == 'p', JF_ENOTFOUND, NULL, 0, "no value", p->arg);
-        } else {
-            natsMsgHeader_Get(msg, "Description", &desc);
-            snprintf(why, sizeof(why), "%s %s: status %s %.120s",
-                     kind == 'g' ? "reading from" : "writing to", p->kv->bucket, status,
-                     desc ? desc : "");
-            p->fn(token, kind == 'p', strcmp(status, "503") == 0 ? JF_EUNAVAILABLE : JF_EIO,
-                  NULL, 0, why, p->arg);
-        }
-        goto out;
+    op->val = NULL;
+    op->len = 0;
+    if (st == JF_ETIMEOUT) {
+        snprintf(op->why, sizeof(op->why), "no answer from KV bucket %s within the timeout",
+                 op->kv->bucket);
+    } else if (st != JF_OK) {
+        snprintf(op->why, sizeof(op->why), "KV bucket %s: shutting down", op->kv->bucket);
+    } else if (op->kind == OP_WRITE) {
+        st = jf_pipe_puback(a, &ack, op->why, sizeof(op->why));
+        if (st == JF_OK)
+            op->rev = ack.seq;
+    } else if (op->kind == OP_PROBE) {
+        st = probe_answer(op, a);
+    } else {
+        st = read_answer(op, a);
     }
-    if (kind == 'p') {
-        st = write_answer(p, msg, why, sizeof(why));
-        p->fn(token, kind == 'p', st, NULL, 0, st == JF_OK ? NULL : why, p->arg);
-        goto out;
-    }
-    if (natsMsgHeader_Get(msg, "KV-Operation", &op) == NATS_OK && op != NULL &&
-        (strcmp(op, "DEL") == 0 || strcmp(op, "PURGE") == 0)) {
-        p->fn(token, kind == 'p', JF_ENOTFOUND, NULL, 0, "deleted", p->arg);
-        goto out;
-    }
-    p->fn(token, false, JF_OK, natsMsg_GetData(msg), (size_t)natsMsg_GetDataLength(msg), NULL,
-          p->arg);
-out:
-    natsMsg_Destroy(msg);
+    op->done(op, st);
 }
 
-jf_status_t jf_kv_pipe_create(jf_kv_pipe_t **out, jf_kv_t *kv, jf_kv_answer_fn fn, void *arg,
-                              jf_err_t *err)
+jf_status_t jf_kv_get_async(jf_kv_t *kv, jf_pipe_t *p, jf_kv_op_t *op, const char *key,
+                            jf_err_t *err)
 {
-    jf_kv_pipe_t *p = calloc(1, sizeof(*p));
-    natsInbox    *inbox = NULL;
-    natsStatus    s;
-    char          subject[112];
-
-    if (p == NULL)
-        return jf_err_set(err, JF_ENOMEM, "out of memory");
-    p->kv = kv;
-    p->fn = fn;
-    p->arg = arg;
-    snprintf(p->api, sizeof(p->api), "$JS.API.DIRECT.GET.KV_%s", kv->bucket);
-    s = natsInbox_Create(&inbox);
-    if (s == NATS_OK) {
-        snprintf(p->inbox, sizeof(p->inbox), "%s", (const char *)inbox);
-        natsInbox_Destroy(inbox);
-        snprintf(subject, sizeof(subject), "%s.*.*", p->inbox);
-        s = natsConnection_Subscribe(&p->sub, kv->conn, subject, on_answer, p);
-    }
-    if (s == NATS_OK)
-        s = natsSubscription_SetPendingLimits(p->sub, -1, -1);
-    if (s != NATS_OK) {
-        jf_status_t st = jf_nats_status(s, err, "subscribing for KV answers");
-        natsSubscription_Destroy(p->sub);
-        free(p);
-        return st;
-    }
-    *out = p;
-    return JF_OK;
-}
-
-/* Publish data to subject with the reply subject <inbox>.<kind>.<token>. */
-static jf_status_t send_request(jf_kv_pipe_t *p, char kind, const char *subject, const void *data,
-                                size_t len, uint64_t token, const char *what, const char *key,
-                                jf_err_t *err)
-{
-    char       reply[128];
-    natsStatus s;
-
-    snprintf(reply, sizeof(reply), "%s.%c.%" PRIu64, p->inbox, kind, token);
-    s = natsConnection_PublishRequest(p->kv->conn, subject, reply, data, (int)len);
-    return s == NATS_OK ? JF_OK : kv_error(p->kv, s, err, what, key);
-}
-
-jf_status_t jf_kv_get_async(jf_kv_pipe_t *p, const char *key, uint64_t token, jf_err_t *err)
-{
-    char body[400];
-    int  n = snprintf(body, sizeof(body), "{\"last_by_subj\":\"$KV.%s.%s\"}", p->kv->bucket,
-                      key);
-
-    if (n < 0 || (size_t)n >= sizeof(body))
-        return jf_err_set(err, JF_ETOOBIG, "KV key %.80s... is too long", key);
-    return send_request(p, 'g', p->api, body, (size_t)n, token, "asking for", key, err);
-}
-
-jf_status_t jf_kv_put_async(jf_kv_pipe_t *p, const char *key, const void *val, size_t len,
-                            uint64_t token, jf_err_t *err)
-{
-    char subject[400];
-    int  n = snprintf(subject, sizeof(subject), "$KV.%s.%s", p->kv->bucket, key);
+    /* The last entry of the key's subject, named in the API subject itself
+     * ($JS.API.DIRECT.GET.<stream>.<subject>, as nats.c's kvStore_Get
+     * asks): a permission on $JS.API.DIRECT.GET.KV_<bucket>.> covers it. */
+    char subject[512];
+    int  n = snprintf(subject, sizeof(subject), "$JS.API.DIRECT.GET.KV_%s.$KV.%s.%s",
+                      kv->bucket, kv->bucket, key);
 
     if (n < 0 || (size_t)n >= sizeof(subject))
         return jf_err_set(err, JF_ETOOBIG, "KV key %.80s... is too long", key);
-    return send_request(p, 'p', subject, val, len, token, "writing", key, err);
+    op->kv = kv;
+    op->kind = OP_READ;
+    op->rev = 0;
+    op->req.done = on_answer;
+    return jf_pipe_send(p, &op->req, subject, NULL, 0, "", 0, err);
 }
 
-void jf_kv_pipe_destroy(jf_kv_pipe_t *p)
+jf_status_t jf_kv_put_async(jf_kv_t *kv, jf_pipe_t *p, jf_kv_op_t *op, const char *key,
+                            const void *val, size_t len, uint64_t expect, jf_err_t *err)
 {
-    if (p == NULL)
-        return;
-    /* Drain: no callback still runs when p is freed. */
-    if (natsSubscription_Drain(p->sub) == NATS_OK)
-        natsSubscription_WaitForDrainCompletion(p->sub, 5000);
-    natsSubscription_Destroy(p->sub);
-    free(p);
+    char        subject[400], rev[24];
+    jf_header_t h = { "Nats-Expected-Last-Subject-Sequence", rev };
+    int         n = snprintf(subject, sizeof(subject), "$KV.%s.%s", kv->bucket, key);
+
+    if (n < 0 || (size_t)n >= sizeof(subject))
+        return jf_err_set(err, JF_ETOOBIG, "KV key %.80s... is too long", key);
+    snprintf(rev, sizeof(rev), "%" PRIu64, expect);
+    op->kv = kv;
+    op->kind = OP_WRITE;
+    op->rev = 0;
+    op->req.done = on_answer;
+    return jf_pipe_send(p, &op->req, subject, &h, expect == JF_KV_ANY_REV ? 0 : 1, val, len,
+                        err);
+}
+
+jf_status_t jf_kv_probe_async(jf_kv_t *kv, jf_pipe_t *p, jf_kv_op_t *op, jf_err_t *err)
+{
+    char subject[160];
+
+    snprintf(subject, sizeof(subject), "$JS.API.STREAM.INFO.KV_%s", kv->bucket);
+    op->kv = kv;
+    op->kind = OP_PROBE;
+    op->rev = 0;
+    op->req.done = on_answer;
+    return jf_pipe_send(p, &op->req, subject, NULL, 0, "", 0, err);
 }

@@ -26,6 +26,7 @@
 #include <jetfleet/module.h>
 
 #include "core/nats.h"
+#include "core/pipe.h"
 #include "shared/err.h"
 
 typedef struct jf_kv jf_kv_t;
@@ -69,40 +70,59 @@ jf_status_t jf_kv_update(jf_kv_t *kv, const char *key, const void *val, size_t l
  * key that has no value is not an error. */
 jf_status_t jf_kv_delete(jf_kv_t *kv, const char *key, jf_err_t *err);
 
-/* ---- pipelined reads and writes (the worker's hot path) ----------------------
+/* ---- asynchronous reads and writes (the worker's hot path) ---------------------
  *
- * Many reads and writes may be in flight over one reply subscription: the
- * caller keeps working while the server answers, and each answer comes
- * back with the caller's token. Writes from one connection reach the
- * server in call order.
+ * Requests over a pipe (core/pipe.h): the caller embeds a jf_kv_op_t in its
+ * own struct, sends, and gets the answer through op->done on the pipe's
+ * thread; nobody waits. Writes carry the revision the key must still have,
+ * so that a writer never overwrites a value it has not read.
  *
- *     jf_kv_pipe_t *p;
- *     jf_kv_pipe_create(&p, kv, on_answer, arg, &err);
- *     jf_kv_get_async(p, "acme.diag.noop.j1", 42, &err);   // on_answer(42, ...) later
+ *     op->done = on_value;
+ *     jf_kv_get_async(kv, pipe, op, "acme.diag.noop.j1", &err);
+ *     ...
+ *     static void on_value(jf_kv_op_t *op, jf_status_t st)
+ *     {   st JF_OK: op->val, op->len, op->rev;  JF_ENOTFOUND: op->rev  }
  */
-typedef struct jf_kv_pipe jf_kv_pipe_t;
+typedef struct jf_kv_op jf_kv_op_t;
 
-/* One answer, on the library's delivery thread; write says to which kind
- * of request. For a read: JF_OK with
- * the value (borrowed for the call), JF_ENOTFOUND, or another status with
- * why. For a write: JF_OK (val NULL) once the server stored it, or another
- * status with why. A request the server never answers gets no call: the
- * caller times it out. Tokens are the caller's. */
-typedef void (*jf_kv_answer_fn)(uint64_t token, bool write, jf_status_t st, const void *val,
-                                size_t len, const char *why, void *arg);
+/* Called once per request, on a pipe thread. st is:
+ *   a read   JF_OK (op->val and op->len, borrowed for the call; op->rev);
+ *            JF_ENOTFOUND: no value (op->rev is 0 when the key has no
+ *            entry at all, or the revision of its delete marker);
+ *   a write  JF_OK (op->rev is the new revision); JF_ESTATE when the key's
+ *            revision was not the expected one (another writer came first);
+ *   both     JF_EUNAVAILABLE (no responders: the bucket's stream does not
+ *            exist, or JetStream is down), JF_ETIMEOUT, JF_EIO, JF_ESTATE
+ *            (for a read: the pipe closed), with a sentence in op->why. */
+typedef void (*jf_kv_done_fn)(jf_kv_op_t *op, jf_status_t st);
 
-jf_status_t jf_kv_pipe_create(jf_kv_pipe_t **out, jf_kv_t *kv, jf_kv_answer_fn fn, void *arg,
-                              jf_err_t *err);
+struct jf_kv_op {
+    jf_kv_done_fn done;       /* set by the caller */
+    const void   *val;
+    size_t        len;
+    uint64_t      rev;
+    char          why[224];
 
-/* Ask for key's value. */
-jf_status_t jf_kv_get_async(jf_kv_pipe_t *p, const char *key, uint64_t token, jf_err_t *err);
+    /* private */
+    jf_pipe_req_t req;
+    jf_kv_t      *kv;
+    int           kind;       /* read, write or probe */
+};
 
-/* Store a value (last writer wins) without waiting; the answer says
- * whether it was stored. An error here means it was not sent. */
-jf_status_t jf_kv_put_async(jf_kv_pipe_t *p, const char *key, const void *val, size_t len,
-                            uint64_t token, jf_err_t *err);
+/* Write whatever the key holds (no revision check). */
+#define JF_KV_ANY_REV UINT64_MAX
 
-/* No call of fn runs or starts once this returns. Accepts NULL. */
-void jf_kv_pipe_destroy(jf_kv_pipe_t *p);
+/* Ask for key's value (a direct get of the key's last entry). */
+jf_status_t jf_kv_get_async(jf_kv_t *kv, jf_pipe_t *p, jf_kv_op_t *op, const char *key,
+                            jf_err_t *err);
+
+/* Store a value if the key's revision is still expect (0: the key has no
+ * entry; JF_KV_ANY_REV: any). An error here means nothing was sent and
+ * done will not be called. */
+jf_status_t jf_kv_put_async(jf_kv_t *kv, jf_pipe_t *p, jf_kv_op_t *op, const char *key,
+                            const void *val, size_t len, uint64_t expect, jf_err_t *err);
+
+/* Ask whether the bucket exists: JF_OK, JF_ENOTFOUND, or as above. */
+jf_status_t jf_kv_probe_async(jf_kv_t *kv, jf_pipe_t *p, jf_kv_op_t *op, jf_err_t *err);
 
 #endif /* JF_CORE_KV_H */

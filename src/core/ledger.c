@@ -1,6 +1,7 @@
 /*
  * ledger.c - JF_LEDGER through the KV adapter (kv.h), records as protobuf.
  */
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,11 +10,9 @@
 #include "core/kv.h"
 
 struct jf_ledger {
-    jf_kv_t          *kv;
-    jf_kv_pipe_t     *pipe;
-    jf_ledger_got_fn  got;
-    jf_ledger_put_fn  put;
-    void             *arg;
+    jf_nats_t *nc;
+    jf_kv_t   *kv;
+    jf_pipe_t *pipe;   /* NULL until jf_ledger_start() */
 };
 
 jf_status_t jf_ledger_open(jf_ledger_t **out, jf_nats_t *nc, const char *bucket, jf_err_t *err)
@@ -28,6 +27,7 @@ jf_status_t jf_ledger_open(jf_ledger_t **out, jf_nats_t *nc, const char *bucket,
         free(l);
         return st;
     }
+    l->nc = nc;
     *out = l;
     return JF_OK;
 }
@@ -36,7 +36,7 @@ void jf_ledger_close(jf_ledger_t *l)
 {
     if (l == NULL)
         return;
-    jf_kv_pipe_destroy(l->pipe);
+    jf_pipe_destroy(l->pipe);
     jf_kv_close(l->kv);
     free(l);
 }
@@ -121,60 +121,82 @@ jf_status_t jf_ledger_put(jf_ledger_t *l, const char *key, const jf_job_record_t
     return st;
 }
 
-/* Library thread: decode a read's value; pass a write's answer on. */
-static void on_answer(uint64_t token, bool write, jf_status_t st, const void *val, size_t len,
-                      const char *why, void *arg)
+/* The pipe's thread: decode a read's value, pass every other answer on. */
+static void on_answer(jf_kv_op_t *kv, jf_status_t st)
 {
-    jf_ledger_t     *l = arg;
-    jf_job_record_t *rec = NULL;
+    jf_ledger_op_t *op = (jf_ledger_op_t *)((char *)kv - offsetof(jf_ledger_op_t, kv));
 
-    if (write) {
-        l->put(token, st, why, l->arg);
-        return;
-    }
-    if (st == JF_OK) {
-        rec = jetfleet__v1__job_record__unpack(NULL, len, val);
-        if (rec == NULL) {
+    op->rec = NULL;
+    op->rev = kv->rev;
+    op->why = kv->why;
+    if (st == JF_OK && kv->val != NULL) {
+        op->rec = jetfleet__v1__job_record__unpack(NULL, kv->len, kv->val);
+        if (op->rec == NULL) {
             st = JF_EDECODE;
-            why = "the ledger record is not a JobRecord";
+            snprintf(kv->why, sizeof(kv->why), "the ledger record is not a JobRecord");
         }
+    } else if (st == JF_ENOTFOUND) {
+        snprintf(kv->why, sizeof(kv->why), kv->rev ? "no ledger record (deleted)"
+                                                   : "no ledger record");
     }
-    l->got(token, st, rec, why, l->arg);
+    op->done(op, st);
 }
 
-jf_status_t jf_ledger_pipe_start(jf_ledger_t *l, jf_ledger_got_fn got, jf_ledger_put_fn put,
-                                 void *arg, jf_err_t *err)
+jf_status_t jf_ledger_start(jf_ledger_t *l, int64_t timeout_ms, jf_err_t *err)
 {
-    l->got = got;
-    l->put = put;
-    l->arg = arg;
-    return jf_kv_pipe_create(&l->pipe, l->kv, on_answer, l, err);
+    if (l->pipe != NULL)
+        return JF_OK;
+    return jf_pipe_create(&l->pipe, l->nc, timeout_ms, err);
 }
 
-jf_status_t jf_ledger_get_async(jf_ledger_t *l, const char *key, uint64_t token,
-                                jf_err_t *err)
+static jf_status_t started(const jf_ledger_t *l, jf_err_t *err)
 {
-    if (l->pipe == NULL)
-        return jf_err_set(err, JF_ESTATE, "the ledger pipe is not started");
-    return jf_kv_get_async(l->pipe, key, token, err);
+    return l->pipe != NULL ? JF_OK
+                           : jf_err_set(err, JF_ESTATE, "the ledger's pipe is not started");
 }
 
-jf_status_t jf_ledger_put_async(jf_ledger_t *l, const char *key, const jf_job_record_t *rec,
-                                uint64_t token, jf_err_t *err)
+jf_status_t jf_ledger_read(jf_ledger_t *l, jf_ledger_op_t *op, const char *key, jf_err_t *err)
+{
+    jf_status_t st = started(l, err);
+
+    if (st != JF_OK)
+        return st;
+    op->kv.done = on_answer;
+    return jf_kv_get_async(l->kv, l->pipe, &op->kv, key, err);
+}
+
+jf_status_t jf_ledger_write(jf_ledger_t *l, jf_ledger_op_t *op, const char *key,
+                            const jf_job_record_t *rec, uint64_t expect, jf_err_t *err)
 {
     uint8_t     stackbuf[PACK_STACK];
     size_t      len;
     uint8_t    *buf;
-    jf_status_t st;
+    jf_status_t st = started(l, err);
 
-    if (l->pipe == NULL)
-        return jf_err_set(err, JF_ESTATE, "the ledger pipe is not started");
+    if (st != JF_OK)
+        return st;
     if ((buf = pack(rec, stackbuf, &len)) == NULL)
         return jf_err_set(err, JF_ENOMEM, "out of memory");
-    st = jf_kv_put_async(l->pipe, key, buf, len, token, err);
+    op->kv.done = on_answer;
+    st = jf_kv_put_async(l->kv, l->pipe, &op->kv, key, buf, len, expect, err);
     if (buf != stackbuf)
         free(buf);
     return st;
+}
+
+jf_status_t jf_ledger_probe(jf_ledger_t *l, jf_ledger_op_t *op, jf_err_t *err)
+{
+    jf_status_t st = started(l, err);
+
+    if (st != JF_OK)
+        return st;
+    op->kv.done = on_answer;
+    return jf_kv_probe_async(l->kv, l->pipe, &op->kv, err);
+}
+
+const char *jf_ledger_bucket(const jf_ledger_t *l)
+{
+    return jf_kv_bucket(l->kv);
 }
 
 void jf_job_record_free(jf_job_record_t *rec)

@@ -14,6 +14,7 @@
 
 #include <jetfleet/v1/ledger.pb-c.h>
 
+#include "core/kv.h"
 #include "core/nats.h"
 #include "shared/err.h"
 
@@ -46,37 +47,57 @@ jf_status_t jf_ledger_put(jf_ledger_t *l, const char *key, const jf_job_record_t
 
 void jf_job_record_free(jf_job_record_t *rec);
 
-/* ---- pipelined access (docs/performance.md) ------------------------------------
+/* ---- asynchronous access (the worker's job path) ------------------------------
  *
- * The worker asks for a job's record when the message arrives, so that it
- * is there when a job thread takes the job, and hands the `succeeded`
- * record to the server without a thread waiting for it: the job is
- * acknowledged when the answer comes. Built on core/kv.h's pipe.
+ * Reads and writes go through the ledger's own pipe (core/pipe.h): the
+ * caller embeds a jf_ledger_op_t in its job, sends, and gets the answer
+ * through op->done on the pipe's thread. Writes are compare-and-set on the
+ * revision read, so a run never overwrites a record it did not see: a
+ * `succeeded` written by another run is never replaced by an older one.
  */
+typedef struct jf_ledger_op jf_ledger_op_t;
 
-/* The answer to jf_ledger_get_async(), on the library's thread: rec (the
- * callee's to free with jf_job_record_free()) with JF_OK; JF_ENOTFOUND;
- * or another status (JF_EDECODE for a value that is not a JobRecord) with
- * why. */
-typedef void (*jf_ledger_got_fn)(uint64_t token, jf_status_t st, jf_job_record_t *rec,
-                                 const char *why, void *arg);
+/* Called once per request, on the pipe's thread. st is:
+ *   a read   JF_OK (op->rec, which the callee owns: free it with
+ *            jf_job_record_free(); op->rev); JF_ENOTFOUND (no record;
+ *            op->rev is what a write must expect); JF_EDECODE for a value
+ *            that is not a JobRecord (op->rev set: it may be overwritten);
+ *   a write  JF_OK (op->rev the new revision); JF_ESTATE when the record
+ *            changed since it was read;
+ *   a probe  JF_OK when the bucket exists, JF_ENOTFOUND when it does not;
+ *   any      JF_EUNAVAILABLE (no responders: the bucket is missing, or
+ *            JetStream is down: probe to tell), JF_ETIMEOUT, JF_EIO,
+ *            JF_ESTATE (for a read or probe: the ledger is closing), with
+ *            op->why. */
+typedef void (*jf_ledger_done_fn)(jf_ledger_op_t *op, jf_status_t st);
 
-/* The answer to jf_ledger_put_async(): JF_OK once stored, or why not. */
-typedef void (*jf_ledger_put_fn)(uint64_t token, jf_status_t st, const char *why, void *arg);
+struct jf_ledger_op {
+    jf_ledger_done_fn done;     /* set by the caller */
+    jf_job_record_t  *rec;
+    uint64_t          rev;
+    const char       *why;      /* valid during done */
 
-/* Start answering asynchronous calls through got and put. */
-jf_status_t jf_ledger_pipe_start(jf_ledger_t *l, jf_ledger_got_fn got, jf_ledger_put_fn put,
-                                 void *arg, jf_err_t *err);
+    jf_kv_op_t        kv;       /* private */
+};
 
-/* Ask for the record under key; got gets token back, or nothing at all
- * when the server never answers (the caller times out). */
-jf_status_t jf_ledger_get_async(jf_ledger_t *l, const char *key, uint64_t token,
-                                jf_err_t *err);
+/* Start the pipe the asynchronous calls use, over the ledger's connection;
+ * requests time out after timeout_ms. */
+jf_status_t jf_ledger_start(jf_ledger_t *l, int64_t timeout_ms, jf_err_t *err);
 
-/* Store rec under key; put gets token back (or nothing: time it out). A
- * later write of the same key from the same connection lands after it. */
-jf_status_t jf_ledger_put_async(jf_ledger_t *l, const char *key, const jf_job_record_t *rec,
-                                uint64_t token, jf_err_t *err);
+/* Ask for the record under key. */
+jf_status_t jf_ledger_read(jf_ledger_t *l, jf_ledger_op_t *op, const char *key,
+                           jf_err_t *err);
+
+/* Store rec under key if the key's revision is still expect (0: it has no
+ * entry). An error here means nothing was sent and done will not run. */
+jf_status_t jf_ledger_write(jf_ledger_t *l, jf_ledger_op_t *op, const char *key,
+                            const jf_job_record_t *rec, uint64_t expect, jf_err_t *err);
+
+/* Ask whether the bucket exists. */
+jf_status_t jf_ledger_probe(jf_ledger_t *l, jf_ledger_op_t *op, jf_err_t *err);
+
+/* The bucket's name. */
+const char *jf_ledger_bucket(const jf_ledger_t *l);
 
 /* "running", "succeeded", ... */
 const char *jf_job_state_name(Jetfleet__V1__JobState st);

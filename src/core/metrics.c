@@ -162,20 +162,26 @@ jf_status_t jf_metrics_render(jf_metrics_t *m, char **out, size_t *out_len, jf_e
 {
     static const char *const gauge_name[JF_GAUGE_MAX_] = {
         "jetfleet_jobs_in_flight", "jetfleet_telemetry_pending", "jetfleet_consumer_pending",
-        "jetfleet_consumer_ack_pending",
+        "jetfleet_consumer_ack_pending", "jetfleet_jobs_held", "jetfleet_jobs_waiting",
+        "jetfleet_ledger_up",
     };
     static const char *const gauge_help[JF_GAUGE_MAX_] = {
         "Jobs this worker is running now.",
         "Lifecycle events published and not yet acknowledged by the stream.",
         "Messages of the pool's consumer not yet delivered (read at scrape).",
         "Messages of the pool's consumer delivered and not yet acknowledged (read at scrape).",
+        "Jobs delivered to this worker and not yet acknowledged, in every phase.",
+        "Jobs waiting for the ledger or the DLQ to answer again (not charged an attempt).",
+        "1 when the job ledger answers, 0 when it does not or its bucket is missing.",
     };
     static const char *const counter_name[JF_COUNTER_MAX_] = {
         "jetfleet_telemetry_lost_total", "jetfleet_nats_reconnects_total",
+        "jetfleet_telemetry_dropped_total",
     };
     static const char *const counter_help[JF_COUNTER_MAX_] = {
-        "Lifecycle events that could not be published.",
+        "Lifecycle events that could not be published (refused or unanswered, dropped included).",
         "Reconnections to NATS since start.",
+        "Lifecycle events dropped because JF_TELEMETRY_MAX_PENDING were awaiting acknowledgement.",
     };
     text_t t = { .p = malloc(4096), .cap = 4096 };
 

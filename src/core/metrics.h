@@ -3,9 +3,11 @@
  *
  *   jetfleet_jobs_total{type,outcome}            counter
  *   jetfleet_job_duration_seconds{type}          histogram of handler run time
- *   jetfleet_jobs_in_flight                      gauge
+ *   jetfleet_jobs_in_flight                      gauge: handlers running
+ *   jetfleet_jobs_held / _waiting                gauges: jobs delivered here / waiting
+ *   jetfleet_ledger_up                           gauge
  *   jetfleet_telemetry_pending                   gauge
- *   jetfleet_telemetry_lost_total                counter
+ *   jetfleet_telemetry_lost_total / _dropped_total  counters
  *   jetfleet_nats_reconnects_total               counter
  *   jetfleet_consumer_pending / _ack_pending     gauges (consumer lag, read at scrape)
  *   jetfleet_build_info{version}                 gauge, always 1
@@ -28,12 +30,16 @@ typedef enum {
     JF_GAUGE_TELEMETRY_PENDING,
     JF_GAUGE_CONSUMER_PENDING,
     JF_GAUGE_CONSUMER_ACK_PENDING,
+    JF_GAUGE_JOBS_HELD,
+    JF_GAUGE_JOBS_WAITING,
+    JF_GAUGE_LEDGER_UP,
     JF_GAUGE_MAX_,
 } jf_gauge_t;
 
 typedef enum {
     JF_COUNTER_TELEMETRY_LOST,
     JF_COUNTER_NATS_RECONNECTS,
+    JF_COUNTER_TELEMETRY_DROPPED,
     JF_COUNTER_MAX_,
 } jf_counter_t;
 

@@ -431,7 +431,8 @@ static void sub_msg(natsConnection *conn, natsSubscription *s, natsMsg *msg, voi
 
     (void)conn;
     (void)s;
-    sub->fn(natsMsg_GetSubject(msg), natsMsg_GetData(msg), len > 0 ? (size_t)len : 0, sub->arg);
+    sub->fn(natsMsg_GetSubject(msg), natsMsg_GetReply(msg), natsMsg_GetData(msg),
+            len > 0 ? (size_t)len : 0, sub->arg);
     natsMsg_Destroy(msg);
 }
 
@@ -495,6 +496,56 @@ void jf_nats_unsubscribe(jf_nats_sub_t *sub)
     pthread_cond_destroy(&sub->cond);
     pthread_mutex_destroy(&sub->mu);
     free(sub);
+}
+
+jf_status_t jf_nats_publish(jf_nats_t *nc, const char *subject, const void *data, size_t len,
+                            jf_err_t *err)
+{
+    natsStatus s = natsConnection_Publish(nc->conn, subject, data, (int)len);
+    char       what[300];
+
+    if (s == NATS_OK)
+        return JF_OK;
+    snprintf(what, sizeof(what), "publishing to %.200s", subject);
+    return jf_nats_status(s, err, what);
+}
+
+jf_status_t jf_nats_gather(jf_nats_t *nc, const char *subject, const void *data, size_t len,
+                           int64_t wait_ms, jf_nats_answer_fn fn, void *arg, jf_err_t *err)
+{
+    natsInbox        *inbox = NULL;
+    natsSubscription *sub = NULL;
+    natsStatus        s;
+    int64_t           end = jf_clock_mono_ms() + wait_ms;
+    jf_status_t       st;
+    char              what[300];
+
+    snprintf(what, sizeof(what), "asking on %.200s", subject);
+    s = natsInbox_Create(&inbox);
+    if (s == NATS_OK)
+        s = natsConnection_SubscribeSync(&sub, nc->conn, inbox);
+    if (s == NATS_OK)
+        s = natsConnection_PublishRequest(nc->conn, subject, inbox, data, (int)len);
+    st = jf_nats_status(s, err, what);
+    while (st == JF_OK) {
+        natsMsg *m = NULL;
+        int64_t  left = end - jf_clock_mono_ms();
+        bool     more;
+
+        if (left <= 0 || natsSubscription_NextMsg(&m, sub, left) != NATS_OK)
+            break;
+        more = natsMsg_GetDataLength(m) == 0 ||   /* a status (no responders): skip */
+               fn(natsMsg_GetData(m), (size_t)natsMsg_GetDataLength(m), arg);
+        natsMsg_Destroy(m);
+        if (!more)
+            break;
+    }
+    if (sub != NULL) {
+        natsSubscription_Unsubscribe(sub);
+        natsSubscription_Destroy(sub);
+    }
+    natsInbox_Destroy(inbox);
+    return st;
 }
 
 int64_t jf_nats_api_timeout(const jf_nats_t *nc)

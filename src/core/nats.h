@@ -57,17 +57,29 @@ jf_status_t jf_nats_flush(jf_nats_t *nc, int64_t timeout_ms, jf_err_t *err);
  * so pass it through the security layer's redaction before showing it. */
 const char *jf_nats_server_url(jf_nats_t *nc, char *buf, size_t size);
 
-/* A plain subscription whose callback gets each message's payload; runs on
- * the subscription's own thread. queue may be NULL (every subscriber gets
- * every message). */
+/* A plain subscription whose callback gets each message's subject, reply
+ * subject (NULL when none) and payload; runs on the subscription's own
+ * thread. queue may be NULL (every subscriber gets every message). */
 typedef struct jf_nats_sub jf_nats_sub_t;
-typedef void (*jf_nats_msg_fn)(const char *subject, const char *data, size_t len, void *arg);
+typedef void (*jf_nats_msg_fn)(const char *subject, const char *reply, const char *data,
+                               size_t len, void *arg);
 
 jf_status_t jf_nats_subscribe(jf_nats_t *nc, const char *subject, const char *queue,
                               jf_nats_msg_fn fn, void *arg, jf_nats_sub_t **out, jf_err_t *err);
 
 /* Unsubscribe and wait until no callback runs any more. Accepts NULL. */
 void jf_nats_unsubscribe(jf_nats_sub_t *sub);
+
+/* A plain, fire-and-forget publish (a reply to a request, for one). */
+jf_status_t jf_nats_publish(jf_nats_t *nc, const char *subject, const void *data, size_t len,
+                            jf_err_t *err);
+
+/* Publish a request with data and hand every answer that arrives within
+ * wait_ms to fn (data borrowed for the call; return false to stop early).
+ * For questions several responders may answer, or none. */
+typedef bool (*jf_nats_answer_fn)(const char *data, size_t len, void *arg);
+jf_status_t jf_nats_gather(jf_nats_t *nc, const char *subject, const void *data, size_t len,
+                           int64_t wait_ms, jf_nats_answer_fn fn, void *arg, jf_err_t *err);
 
 /* API timeout used by JetStream calls made through this connection. */
 int64_t jf_nats_api_timeout(const jf_nats_t *nc);

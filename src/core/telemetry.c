@@ -1,24 +1,42 @@
 /*
- * telemetry.c - asynchronous, acknowledged, deduplicated event publishing.
+ * telemetry.c - acknowledged, deduplicated event publishing that never
+ * blocks its caller (see telemetry.h).
+ *
+ * An event in flight is one allocation: the pipe request, its subject, its
+ * Nats-Msg-Id and its encoded bytes, kept until the stream acknowledges it
+ * so that it can be sent again unchanged.
  */
 #include <stdatomic.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/nats_internal.h"
+#include "core/clock.h"
 #include "core/pbjson.h"
 #include "core/telemetry.h"
 
 #define MAX_TRIES 3
-#define TRY_HEADER "Jf-Try"
 
 struct jf_telemetry {
-    jf_nats_t          *nc;
-    jsCtx              *js;
+    jf_pipe_t          *pipe;
     jf_telemetry_opts_t o;
-    atomic_uint_fast64_t emitted, acked, lost, retried;
+    atomic_uint_fast64_t emitted, acked, lost, dropped, retried;
+    atomic_int          pending;
+    pthread_mutex_t     mu;       /* flush() waits on cond for pending to reach 0 */
+    pthread_cond_t      cond;
 };
+
+typedef struct event_req {
+    jf_pipe_req_t   req;
+    jf_telemetry_t *t;
+    int             tries;
+    const char     *content_type;
+    char            subject[320];
+    char            msg_id[256];
+    size_t          len;
+    uint8_t         data[];
+} event_req_t;
 
 const char *jf_event_kind_name(Jetfleet__V1__EventKind kind)
 {
@@ -36,64 +54,75 @@ const char *jf_event_kind_name(Jetfleet__V1__EventKind kind)
     }
 }
 
-static void report_lost(jf_telemetry_t *t, natsMsg *msg, const char *detail)
+static void report(jf_telemetry_t *t, bool dropped, const char *subject, const char *detail)
 {
-    atomic_fetch_add(&t->lost, 1);
+    atomic_fetch_add(dropped ? &t->dropped : &t->lost, 1);
     if (t->o.on_lost != NULL)
-        t->o.on_lost(msg ? natsMsg_GetSubject(msg) : "", detail, t->o.arg);
+        t->o.on_lost(dropped, subject, detail, t->o.arg);
 }
 
-/* Library thread: one acknowledgement or failure per event. */
-static void on_ack(jsCtx *js, natsMsg *msg, jsPubAck *pa, jsPubAckErr *pae, void *closure)
+/* One event fewer in flight; wake a flush when none is left. */
+static void settled(jf_telemetry_t *t)
 {
-    jf_telemetry_t *t = closure;
-    const char     *tries = NULL;
-    int             n;
-    char            buf[8];
-
-    if (pa != NULL) {
-        atomic_fetch_add(&t->acked, 1);
-        natsMsg_Destroy(msg);
-        return;
+    if (atomic_fetch_sub(&t->pending, 1) == 1) {
+        pthread_mutex_lock(&t->mu);
+        pthread_cond_broadcast(&t->cond);
+        pthread_mutex_unlock(&t->mu);
     }
-    n = natsMsgHeader_Get(msg, TRY_HEADER, &tries) == NATS_OK && tries ? atoi(tries) : 1;
-    if (n < MAX_TRIES) {
-        /* The same Nats-Msg-Id: if the first try was stored after all, the
-         * stream drops this one. */
-        snprintf(buf, sizeof(buf), "%d", n + 1);
-        natsMsgHeader_Set(msg, TRY_HEADER, buf);
-        atomic_fetch_add(&t->retried, 1);
-        if (js_PublishMsgAsync(js, &msg, NULL) == NATS_OK) {
-            natsMsg_Destroy(msg);   /* NULL now: the library owns it */
-            return;
-        }
-    }
-    report_lost(t, msg, pae && pae->ErrText ? pae->ErrText
-                                           : natsStatus_GetText(pae ? pae->Err : NATS_ERR));
-    natsMsg_Destroy(msg);
 }
 
-jf_status_t jf_telemetry_create(jf_telemetry_t **out, jf_nats_t *nc,
+static jf_status_t send_event(event_req_t *e, jf_err_t *err)
+{
+    jf_header_t h[2] = { { "Nats-Msg-Id", e->msg_id }, { "Content-Type", e->content_type } };
+
+    return jf_pipe_send(e->t->pipe, &e->req, e->subject, h, 2, e->data, e->len, err);
+}
+
+/* A pipe thread: the stream's answer, or its absence. */
+static void on_ack(jf_pipe_req_t *req, jf_status_t st, const jf_pipe_answer_t *a)
+{
+    event_req_t    *e = (event_req_t *)((char *)req - offsetof(event_req_t, req));
+    jf_telemetry_t *t = e->t;
+    char            why[200];
+    jf_err_t        err = { 0 };
+
+    if (st == JF_OK)
+        st = jf_pipe_puback(a, NULL, why, sizeof(why));
+    else
+        snprintf(why, sizeof(why), "%s", st == JF_ETIMEOUT ? "no acknowledgement in time"
+                                                           : "the worker is shutting down");
+    if (st == JF_OK) {
+        atomic_fetch_add(&t->acked, 1);
+        goto done;
+    }
+    /* The same Nats-Msg-Id: if an earlier try was stored after all, the
+     * stream drops this one. Not when nobody listens (503): that will not
+     * change within a retry. */
+    if (st != JF_EUNAVAILABLE && st != JF_ESTATE && ++e->tries < MAX_TRIES) {
+        atomic_fetch_add(&t->retried, 1);
+        if (send_event(e, &err) == JF_OK)
+            return;
+        snprintf(why, sizeof(why), "%s", jf_err_msg(&err));
+    }
+    report(t, false, e->subject, why);
+done:
+    free(e);
+    settled(t);
+}
+
+jf_status_t jf_telemetry_create(jf_telemetry_t **out, jf_pipe_t *pipe,
                                 const jf_telemetry_opts_t *opts, jf_err_t *err)
 {
     jf_telemetry_t *t = calloc(1, sizeof(*t));
-    jsOptions       jo;
-    natsStatus      s;
 
     if (t == NULL)
         return jf_err_set(err, JF_ENOMEM, "out of memory");
-    t->nc = nc;
+    t->pipe = pipe;
     t->o = *opts;
-    jf_js_opts(nc, &jo);
-    jo.PublishAsync.MaxPending = opts->max_pending > 0 ? opts->max_pending : 4096;
-    jo.PublishAsync.StallWait = opts->stall_ms > 0 ? opts->stall_ms : 2000;
-    jo.PublishAsync.AckHandler = on_ack;
-    jo.PublishAsync.AckHandlerClosure = t;
-    s = natsConnection_JetStream(&t->js, nc->conn, &jo);
-    if (s != NATS_OK) {
-        free(t);
-        return jf_nats_status(s, err, "creating the telemetry publisher");
-    }
+    if (t->o.max_pending <= 0)
+        t->o.max_pending = 4096;
+    pthread_mutex_init(&t->mu, NULL);
+    jf_cond_init(&t->cond);
     *out = t;
     return JF_OK;
 }
@@ -101,49 +130,52 @@ jf_status_t jf_telemetry_create(jf_telemetry_t **out, jf_nats_t *nc,
 void jf_telemetry_emit(jf_telemetry_t *t, const char *subject, const char *msg_id,
                        const jf_job_event_t *ev)
 {
-    uint8_t      stackbuf[512];
-    uint8_t     *buf = stackbuf;
+    event_req_t *e;
     char        *json = NULL;
     size_t       len;
-    natsMsg     *msg = NULL;
-    jsPubOptions po;
-    natsStatus   s;
+    jf_err_t     err = { 0 };
 
-    if (t->o.json) {
-        if (jf_pbjson_encode(&ev->base, JF_PBJSON_ORIG_NAMES, &json, &len, NULL) != JF_OK) {
-            report_lost(t, NULL, "cannot encode the event as JSON");
-            return;
-        }
-        buf = (uint8_t *)json;
-    } else {
-        len = jetfleet__v1__job_event__get_packed_size(ev);
-        if (len > sizeof(stackbuf) && (buf = malloc(len)) == NULL) {
-            report_lost(t, NULL, "out of memory");
-            return;
-        }
-        jetfleet__v1__job_event__pack(ev, buf);
-    }
-    s = natsMsg_Create(&msg, subject, NULL, (const char *)buf, (int)len);
-    if (s == NATS_OK)
-        s = natsMsgHeader_Set(msg, "Content-Type",
-                              t->o.json ? "application/json" : "application/protobuf");
-    if (buf != stackbuf)
-        free(buf);
-    if (s == NATS_OK) {
-        jsPubOptions_Init(&po);
-        po.MsgId = msg_id;
-        po.MaxWait = t->o.ack_wait_ms > 0 ? t->o.ack_wait_ms : 5000;
-        atomic_fetch_add(&t->emitted, 1);
-        s = js_PublishMsgAsync(t->js, &msg, &po);
-        if (s != NATS_OK) {
-            /* Still ours: the library did not take it. */
-            report_lost(t, msg, natsStatus_GetText(s));
-            natsMsg_Destroy(msg);
-        }
+    atomic_fetch_add(&t->emitted, 1);
+    if (atomic_fetch_add(&t->pending, 1) >= t->o.max_pending) {
+        atomic_fetch_sub(&t->pending, 1);
+        report(t, true, subject, "the stream has not acknowledged JF_TELEMETRY_MAX_PENDING "
+               "events: dropped");
         return;
     }
-    report_lost(t, msg, natsStatus_GetText(s));
-    natsMsg_Destroy(msg);
+    if (t->o.json) {
+        if (jf_pbjson_encode(&ev->base, JF_PBJSON_ORIG_NAMES, &json, &len, NULL) != JF_OK) {
+            report(t, false, subject, "cannot encode the event as JSON");
+            settled(t);
+            return;
+        }
+    } else {
+        len = jetfleet__v1__job_event__get_packed_size(ev);
+    }
+    e = malloc(sizeof(*e) + len);
+    if (e == NULL) {
+        free(json);
+        report(t, false, subject, "out of memory");
+        settled(t);
+        return;
+    }
+    e->req.done = on_ack;
+    e->t = t;
+    e->tries = 0;
+    e->content_type = t->o.json ? "application/json" : "application/protobuf";
+    snprintf(e->subject, sizeof(e->subject), "%s", subject);
+    snprintf(e->msg_id, sizeof(e->msg_id), "%s", msg_id);
+    e->len = len;
+    if (json != NULL) {
+        memcpy(e->data, json, len);
+        free(json);
+    } else {
+        jetfleet__v1__job_event__pack(ev, e->data);
+    }
+    if (send_event(e, &err) != JF_OK) {
+        report(t, false, subject, jf_err_msg(&err));
+        free(e);
+        settled(t);
+    }
 }
 
 void jf_telemetry_stats(const jf_telemetry_t *t, jf_telemetry_stats_t *out)
@@ -153,29 +185,32 @@ void jf_telemetry_stats(const jf_telemetry_t *t, jf_telemetry_stats_t *out)
     out->emitted = atomic_load(&m->emitted);
     out->acked = atomic_load(&m->acked);
     out->lost = atomic_load(&m->lost);
+    out->dropped = atomic_load(&m->dropped);
     out->retried = atomic_load(&m->retried);
-    out->pending = (int64_t)(out->emitted - out->acked - out->lost);
-    if (out->pending < 0)
-        out->pending = 0;
+    out->pending = atomic_load(&m->pending);
 }
 
 jf_status_t jf_telemetry_flush(jf_telemetry_t *t, int64_t timeout_ms, jf_err_t *err)
 {
-    jsPubOptions po;
-    natsStatus   s;
+    int64_t deadline = jf_clock_mono_ms() + timeout_ms;
+    int     left;
 
-    jsPubOptions_Init(&po);
-    po.MaxWait = timeout_ms;
-    s = js_PublishAsyncComplete(t->js, &po);
-    return jf_nats_status(s, err, "flushing telemetry");
+    pthread_mutex_lock(&t->mu);
+    while ((left = atomic_load(&t->pending)) > 0)
+        if (jf_cond_wait_until(&t->cond, &t->mu, deadline) != 0)
+            break;
+    left = atomic_load(&t->pending);
+    pthread_mutex_unlock(&t->mu);
+    if (left > 0)
+        return jf_err_set(err, JF_ETIMEOUT, "%d lifecycle events still unacknowledged", left);
+    return JF_OK;
 }
 
-void jf_telemetry_destroy(jf_telemetry_t *t, int64_t timeout_ms)
+void jf_telemetry_destroy(jf_telemetry_t *t)
 {
     if (t == NULL)
         return;
-    if (timeout_ms > 0)
-        jf_telemetry_flush(t, timeout_ms, NULL);
-    jsCtx_Destroy(t->js);
+    pthread_cond_destroy(&t->cond);
+    pthread_mutex_destroy(&t->mu);
     free(t);
 }

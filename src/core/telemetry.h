@@ -1,16 +1,20 @@
 /*
  * telemetry.h - the lifecycle event publisher (DESIGN.md 6).
  *
- * Events are published to JetStream asynchronously: the job path only
- * encodes the event and hands it to the library, and acknowledgements come
- * back on a library thread. Each event carries a Nats-Msg-Id built by the
- * caller from job id, stream sequence, attempt and event, so a publish
- * retried after a lost acknowledgement, or repeated by a worker restarted
- * between two events, is stored once. When too many events wait for
- * their acknowledgement, emit() blocks for a while (back-pressure) rather
- * than drop; an event that still cannot be sent, or that fails three
- * times, is counted as lost and reported through the callback: never
- * dropped silently.
+ * Events are published to JetStream through a pipe (core/pipe.h): emit()
+ * encodes the event, sends it with a reply subject and returns; the
+ * stream's acknowledgement comes back on the pipe's thread. Nothing waits:
+ * the events sent and not yet acknowledged are the buffer that absorbs a
+ * slow AUDIT stream, bounded by max_pending. Past that bound an event is
+ * dropped, at once, and counted; an event the stream refuses or does not
+ * acknowledge is sent again, twice at most, then counted as lost. Either
+ * way the caller's on_lost hears of it (never silently), and the job that
+ * emitted it goes on.
+ *
+ * Each event carries a Nats-Msg-Id built by the caller from job id, stream
+ * sequence, attempt and event, so a publish sent again after a lost
+ * acknowledgement, or repeated by a worker restarted between two events,
+ * is stored once.
  */
 #ifndef JF_CORE_TELEMETRY_H
 #define JF_CORE_TELEMETRY_H
@@ -20,48 +24,53 @@
 
 #include <jetfleet/v1/event.pb-c.h>
 
-#include "core/nats.h"
+#include "core/pipe.h"
 #include "shared/err.h"
 
 typedef struct jf_telemetry jf_telemetry_t;
 typedef Jetfleet__V1__JobEvent jf_job_event_t;
 
-/* Called from a library thread when an event is lost for good; detail is
- * borrowed. Must not block. */
-typedef void (*jf_telemetry_lost_fn)(const char *subject, const char *detail, void *arg);
+/* An event did not reach the stream: dropped (the buffer was full) or
+ * lost (refused or unanswered, after the retries). Called on the emitting
+ * thread or a pipe thread; subject and detail are borrowed. Must not
+ * block: count, and log at a measured pace. */
+typedef void (*jf_telemetry_lost_fn)(bool dropped, const char *subject, const char *detail,
+                                     void *arg);
 
 typedef struct jf_telemetry_opts {
     bool                 json;          /* proto3 JSON instead of binary protobuf */
-    int                  max_pending;   /* events awaiting acknowledgement */
-    int64_t              stall_ms;      /* how long emit() may block when full */
-    int64_t              ack_wait_ms;   /* how long to wait for one acknowledgement */
+    int                  max_pending;   /* events awaiting acknowledgement; more are dropped */
     jf_telemetry_lost_fn on_lost;
     void                *arg;
 } jf_telemetry_opts_t;
 
-jf_status_t jf_telemetry_create(jf_telemetry_t **out, jf_nats_t *nc,
+/* Publish through pipe (borrowed; it must outlive the publisher). */
+jf_status_t jf_telemetry_create(jf_telemetry_t **out, jf_pipe_t *pipe,
                                 const jf_telemetry_opts_t *opts, jf_err_t *err);
 
 /* Encode and publish ev on subject with msg_id as its Nats-Msg-Id. Never
- * fails: a failure is counted as lost and reported. */
+ * blocks and never fails: a failure is counted and reported. */
 void jf_telemetry_emit(jf_telemetry_t *t, const char *subject, const char *msg_id,
                        const jf_job_event_t *ev);
 
 typedef struct jf_telemetry_stats {
-    uint64_t emitted;     /* handed to the library */
+    uint64_t emitted;     /* handed to emit() */
     uint64_t acked;       /* stored by the stream (duplicates included) */
-    uint64_t lost;
+    uint64_t lost;        /* refused or unanswered, after the retries */
+    uint64_t dropped;     /* not sent: max_pending were waiting */
     uint64_t retried;
-    int64_t  pending;     /* emitted, not yet acknowledged or lost */
+    int64_t  pending;     /* sent, not yet acknowledged or lost */
 } jf_telemetry_stats_t;
 
 void jf_telemetry_stats(const jf_telemetry_t *t, jf_telemetry_stats_t *out);
 
-/* Wait until every emitted event is acknowledged or lost, or timeout_ms. */
+/* Wait until every event sent is acknowledged or lost, or timeout_ms.
+ * JF_ETIMEOUT when some are still pending. */
 jf_status_t jf_telemetry_flush(jf_telemetry_t *t, int64_t timeout_ms, jf_err_t *err);
 
-/* Flush for up to timeout_ms and free. Accepts NULL. */
-void jf_telemetry_destroy(jf_telemetry_t *t, int64_t timeout_ms);
+/* Free. Destroy the pipe first: events still pending are then called back
+ * and reported lost. Accepts NULL. */
+void jf_telemetry_destroy(jf_telemetry_t *t);
 
 /* "received", "started", ... for an EventKind. */
 const char *jf_event_kind_name(Jetfleet__V1__EventKind kind);

@@ -39,14 +39,18 @@ static void teardown(void)
     jf_h_server_stop(&srv);
 }
 
-static const char *const worker_env[] = { "JF_LOG_LEVEL=debug", "JF_CONCURRENCY=4", NULL };
+/* Every run gets a `started` event (JF_STARTED_EVENT_AFTER=0), so that the
+ * CLI has several kinds of event to show and filter. */
+static const char *const worker_env[] = { "JF_LOG_LEVEL=debug", "JF_CONCURRENCY=4",
+                                          "JF_STARTED_EVENT_AFTER=0", NULL };
 static const char *const worker_env_json[] = { "JF_LOG_LEVEL=debug", "JF_CONCURRENCY=4",
+                                               "JF_STARTED_EVENT_AFTER=0",
                                                "JF_TELEMETRY_FORMAT=json", NULL };
 
 /* Events the three jobs of run_jobs() leave in AUDIT. */
-#define OK_EVENTS    3   /* received, started, succeeded */
-#define RETRY_EVENTS 6   /* received, started, retry_scheduled, received, started, succeeded */
-#define FAIL_EVENTS  4   /* received, started, failed, dead_lettered */
+#define OK_EVENTS    2   /* started, succeeded */
+#define RETRY_EVENTS 4   /* started, retry_scheduled, started, succeeded */
+#define FAIL_EVENTS  3   /* started, failed, dead_lettered */
 #define ALL_EVENTS   (OK_EVENTS + RETRY_EVENTS + FAIL_EVENTS)
 
 /* ---- helpers --------------------------------------------------------------------------- */
@@ -195,8 +199,7 @@ Test(audit_cli, no_follow_prints_each_job_in_order_with_its_details, .init = set
 
     cr_assert_eq(cli("retry", retry, &out, &err), 0, "%s", err);
     event_seq(out, seq, sizeof(seq));
-    cr_assert_str_eq(seq, "received,started,retry_scheduled,received,started,succeeded", "%s",
-                     out);
+    cr_assert_str_eq(seq, "started,retry_scheduled,started,succeeded", "%s", out);
     n = split_lines(out, lines, 16);
     cr_assert_eq(n, RETRY_EVENTS);
     /* <time> <event> <tenant> <type> <job> attempt=N worker=W ... */
@@ -208,17 +211,18 @@ Test(audit_cli, no_follow_prints_each_job_in_order_with_its_details, .init = set
               strlen(buf) > 7, "%s", lines[0]);
     cr_assert(strncmp(lines[0], "20", 2) == 0 && lines[0][10] == 'T' && lines[0][23] == 'Z',
               "RFC 3339 time first: %s", lines[0]);
-    cr_assert(strstr(lines[2], " delay=") != NULL, "%s", lines[2]);
-    cr_assert(strstr(lines[2], " error=JF_EAGAIN: x") != NULL, "%s", lines[2]);
+    cr_assert(strstr(lines[1], " delay=") != NULL, "%s", lines[1]);
+    cr_assert(strstr(lines[1], " error=JF_EAGAIN: x") != NULL, "%s", lines[1]);
+    cr_assert(strstr(lines[1], " wait=") != NULL, "how long it waited: %s", lines[1]);
+    cr_assert_str_eq(field(lines[2], 5, buf, sizeof(buf)), "attempt=2");
     cr_assert_str_eq(field(lines[3], 5, buf, sizeof(buf)), "attempt=2");
-    cr_assert_str_eq(field(lines[5], 5, buf, sizeof(buf)), "attempt=2");
-    cr_assert(strstr(lines[5], "error=") == NULL, "%s", lines[5]);
+    cr_assert(strstr(lines[3], "error=") == NULL, "%s", lines[3]);
     free(out);
     free(err);
 
     cr_assert_eq(cli("fail", fail, &out, &err), 0, "%s", err);
     event_seq(out, seq, sizeof(seq));
-    cr_assert_str_eq(seq, "received,started,failed,dead_lettered", "%s", out);
+    cr_assert_str_eq(seq, "started,failed,dead_lettered", "%s", out);
     cr_assert(strstr(out, "failed          beta diag.fail t-fail attempt=1") != NULL, "%s", out);
     cr_assert(strstr(out, ": no such account") != NULL, "%s", out);
     free(out);
@@ -226,12 +230,12 @@ Test(audit_cli, no_follow_prints_each_job_in_order_with_its_details, .init = set
 
     cr_assert_eq(cli("ok", ok, &out, &err), 0, "%s", err);
     event_seq(out, seq, sizeof(seq));
-    cr_assert_str_eq(seq, "received,started,succeeded", "%s", out);
+    cr_assert_str_eq(seq, "started,succeeded", "%s", out);
     n = split_lines(out, lines, 16);
     {
-        const char *d = strstr(lines[2], " duration=");
-        cr_assert_not_null(d, "%s", lines[2]);
-        cr_assert_geq(atof(d + 10), 20.0, "the job slept 20 ms: %s", lines[2]);
+        const char *d = strstr(lines[1], " duration=");
+        cr_assert_not_null(d, "%s", lines[1]);
+        cr_assert_geq(atof(d + 10), 20.0, "the job slept 20 ms: %s", lines[1]);
     }
     free(out);
     free(err);
@@ -251,8 +255,8 @@ Test(audit_cli, filters_narrow_by_tenant_type_event_and_limit, .init = setup, .f
           " diag.sleep t-ok " },
         { { "audit", "tail", "--no-follow", "--event", "retry_scheduled", NULL }, 1,
           " retry_scheduled acme diag.fail t-retry " },
-        { { "audit", "tail", "--no-follow", "--tenant", "acme", "--event", "received", NULL }, 3,
-          " received " },
+        { { "audit", "tail", "--no-follow", "--tenant", "acme", "--event", "started", NULL }, 3,
+          " started " },
         { { "audit", "tail", "--no-follow", "--type", "diag.fail", "--event", "succeeded", NULL },
           1, " t-retry attempt=2 " },
         { { "audit", "tail", "--no-follow", "--tenant", "nobody", NULL }, 0, "" },
@@ -290,8 +294,8 @@ Test(audit_cli, json_lines_parse_and_carry_the_fields, .init = setup, .fini = te
 {
     const char *const args[] = { "audit", "tail", "--no-follow", "--json", "--job", "t-fail",
                                  NULL };
-    const char *const names[] = { "EVENT_KIND_RECEIVED", "EVENT_KIND_STARTED",
-                                  "EVENT_KIND_FAILED", "EVENT_KIND_DEAD_LETTERED" };
+    const char *const names[] = { "EVENT_KIND_STARTED", "EVENT_KIND_FAILED",
+                                  "EVENT_KIND_DEAD_LETTERED" };
     char      *out, *err, *lines[16];
     int        n;
     json_int_t last_seq = 0;
@@ -314,13 +318,13 @@ Test(audit_cli, json_lines_parse_and_carry_the_fields, .init = setup, .fini = te
         cr_assert_eq(json_integer_value(json_object_get(o, "attempt")), 1);
         cr_assert_gt(strlen(json_string_value(json_object_get(o, "worker_id"))), 0);
         snprintf(subject, sizeof(subject), "telemetry.jobs.beta.diag.fail.%s",
-                 i == 0 ? "received" : i == 1 ? "started" : i == 2 ? "failed" : "dead_lettered");
+                 i == 0 ? "started" : i == 1 ? "failed" : "dead_lettered");
         cr_assert_str_eq(json_string_value(json_object_get(o, "subject")), subject);
         cr_assert(json_is_integer(json_object_get(o, "audit_seq")));
         cr_assert_gt(json_integer_value(json_object_get(o, "audit_seq")), last_seq,
                      "oldest first");
         last_seq = json_integer_value(json_object_get(o, "audit_seq"));
-        if (i >= 2) {
+        if (i >= 1) {
             cr_assert_str_eq(json_string_value(json_object_get(o, "error_text")),
                              "no such account");
             cr_assert_not_null(json_object_get(o, "ended_ms"));
@@ -371,7 +375,7 @@ Test(audit_cli, json_telemetry_is_decoded_and_garbage_is_skipped_with_a_warning,
         const char *const retry[] = { "audit", "tail", "--no-follow", "--job", "j-retry", NULL };
         cr_assert_eq(cli("retry", retry, &out, NULL), 0);
         event_seq(out, seq, sizeof(seq));
-        cr_assert_str_eq(seq, "received,started,retry_scheduled,received,started,succeeded");
+        cr_assert_str_eq(seq, "started,retry_scheduled,started,succeeded");
         free(out);
     }
 }
@@ -435,13 +439,13 @@ Test(audit_cli, follow_prints_new_events_until_sigterm, .init = setup, .fini = t
     jf_h_worker_start(&srv, "worker2", worker_env, &w);
     jf_h_publish(nc, "jobs.acme.diag.noop", "{}", 2, "f-late", NULL);
     jf_h_publish(nc, "jobs.beta.diag.noop", "{}", 2, "f-other-tenant", NULL);
-    cr_assert_eq(jf_h_wait_lines(tail.out_path, done, 3, 10000), 3, "%s",
+    cr_assert_eq(jf_h_wait_lines(tail.out_path, done, 2, 10000), 2, "%s",
                  jf_h_slurp(tail.out_path));
     cr_assert_eq(jf_h_proc_stop(&w, SIGTERM, 10000), 0);
     cr_assert_eq(jf_h_proc_stop(&tail, SIGTERM, 5000), 0, "exit status 0 on SIGTERM");
     out = jf_h_slurp(tail.out_path);
     event_seq(out, seq, sizeof(seq));
-    cr_assert_str_eq(seq, "received,started,succeeded", "only the new acme job: %s", out);
+    cr_assert_str_eq(seq, "started,succeeded", "only the new acme job: %s", out);
     free(out);
 }
 
@@ -460,14 +464,14 @@ Test(audit_cli, a_durable_follower_stopped_and_restarted_misses_nothing, .init =
     spawn_bg("follow1", args, &tail);
     cr_assert_eq(jf_h_wait_lines(tail.err_path, following, 1, 10000), 1);
     jf_h_publish(nc, "jobs.acme.diag.noop", "{}", 2, "d-1", NULL);
-    cr_assert_eq(jf_h_wait_lines(tail.out_path, first, 3, 10000), 3);
+    cr_assert_eq(jf_h_wait_lines(tail.out_path, first, 2, 10000), 2);
     /* Stopped while its pull request waits at the server. */
     cr_assert_eq(jf_h_proc_stop(&tail, SIGTERM, 5000), 0);
 
     jf_h_publish(nc, "jobs.acme.diag.noop", "{}", 2, "d-2", NULL);
-    cr_assert_eq(jf_h_wait_stream_msgs(nc, "AUDIT", 6, 10000), 6);
+    cr_assert_eq(jf_h_wait_stream_msgs(nc, "AUDIT", 4, 10000), 4);
     spawn_bg("follow2", args, &tail);
-    cr_assert_eq(jf_h_wait_lines(tail.out_path, second, 3, 3000), 3,
+    cr_assert_eq(jf_h_wait_lines(tail.out_path, second, 2, 3000), 2,
                  "events that came while it was away come at once: %s",
                  jf_h_slurp(tail.out_path));
     cr_assert_eq(jf_h_proc_stop(&tail, SIGINT, 5000), 0, "exit status 0 on SIGINT");
@@ -558,11 +562,11 @@ Test(audit_cli, job_show_prints_the_record_and_the_history, .init = setup, .fini
         cr_assert(strstr(out, "attempts:       2\n") != NULL, "%s", out);
         cr_assert(strstr(out, "worker:         -\n") == NULL, "%s", out);
         cr_assert(strstr(out, "finished:       20") != NULL, "%s", out);
-        events = strstr(out, "events (6):\n");
+        events = strstr(out, "events (4):\n");
         cr_assert_not_null(events, "%s", out);
-        event_seq(events + strlen("events (6):\n"), seq, sizeof(seq));
-        cr_assert_str_eq(seq, "received,started,retry_scheduled,received,started,succeeded",
-                         "%s", out);
+        event_seq(events + strlen("events (4):\n"), seq, sizeof(seq));
+        cr_assert_str_eq(seq, "started,retry_scheduled,started,succeeded", "%s", out);
+        cr_assert(strstr(out, "now:            no worker holds it\n") != NULL, "%s", out);
         free(out);
         free(err);
     }
@@ -570,7 +574,7 @@ Test(audit_cli, job_show_prints_the_record_and_the_history, .init = setup, .fini
     cr_assert_eq(cli("dead", dead, &out, &err), 0, "%s", err);
     cr_assert(strstr(out, "state:          dead\n") != NULL, "%s", out);
     cr_assert(strstr(out, "no such account") != NULL, "%s", out);
-    cr_assert(strstr(out, "events (4):\n") != NULL, "%s", out);
+    cr_assert(strstr(out, "events (3):\n") != NULL, "%s", out);
     free(out);
     free(err);
 }
@@ -598,8 +602,9 @@ Test(audit_cli, job_show_json_and_unknown_jobs, .init = setup, .fini = teardown)
     cr_assert_eq(json_integer_value(json_object_get(json_object_get(o, "record"), "attempts")), 1);
     events = json_object_get(o, "events");
     cr_assert_eq(json_array_size(events), OK_EVENTS);
-    cr_assert_str_eq(json_string_value(json_object_get(json_array_get(events, 2), "event")),
+    cr_assert_str_eq(json_string_value(json_object_get(json_array_get(events, 1), "event")),
                      "EVENT_KIND_SUCCEEDED");
+    cr_assert_eq(json_array_size(json_object_get(o, "now")), 0, "no worker holds it");
     json_decref(o);
     free(out);
     free(err);

@@ -215,8 +215,8 @@ Test(observability, every_log_line_is_json_and_no_secret_leaks, .init = setup, .
         n = fread(title, 1, sizeof(title) - 1, f);
         fclose(f);
         title[n] = '\0';
-        cr_assert(strstr(title, "jetfleet worker pool=default in-flight=") != NULL, "title '%s'",
-                  title);
+        cr_assert(strstr(title, "jetfleet worker pool=default in-flight=") != NULL &&
+                  strstr(title, " held=") != NULL, "title '%s'", title);
     }
     cr_assert_eq(jf_h_proc_stop(&w, SIGTERM, 10000), 0);
 

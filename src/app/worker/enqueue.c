@@ -18,43 +18,15 @@
 
 #include <bsd/stdlib.h>
 
+#include "app/deadletter.h"
+#include "app/worker/enqueue.h"
+#include "app/worker/guard.h"
 #include "app/worker/worker.h"
 #include "core/jsadmin.h"
 #include "core/registry_impl.h"
+#include "security/signature.h"
 
 #define HDR_PARENT_ID "Jf-Parent-Id"
-
-/* Sign subject, id and payload with the first of the tenant's signing keys
- * whose secret this worker holds. JF_OK with out[0] == '\0' when the tenant
- * needs no signature; JF_EDENIED when it needs one and no key is here. */
-static jf_status_t sign_child(jf_worker_t *w, const char *tenant, const char *subject,
-                              const char *id, const void *data, size_t len, char *out,
-                              size_t size, jf_err_t *err)
-{
-    const char *const *keys;
-    size_t             nkeys;
-    jf_status_t        st = JF_OK;
-
-    out[0] = '\0';
-    pthread_rwlock_rdlock(&w->sec_mu);
-    if (w->policy != NULL && jf_policy_requires_signature(w->policy, tenant, &keys, &nkeys)) {
-        st = jf_err_set(err, JF_EDENIED, "tenant %s requires signed jobs and this worker "
-                        "holds none of its signing keys", tenant);
-        for (size_t i = 0; i < nkeys; i++) {
-            const void *key;
-            size_t      key_len;
-            char        name[8 + JF_KEY_ID_MAX + 1];
-
-            snprintf(name, sizeof(name), "signing/%s", keys[i]);
-            if (w->secrets == NULL || jf_secrets_get(w->secrets, name, &key, &key_len) != JF_OK)
-                continue;
-            st = jf_signature_make(keys[i], key, key_len, subject, id, data, len, out, size, err);
-            break;
-        }
-    }
-    pthread_rwlock_unlock(&w->sec_mu);
-    return st;
-}
 
 jf_status_t jf_worker_enqueue(void *ctx, const jf_job_t *parent, const char *type,
                               const ProtobufCMessage *payload, const char *child_id)
@@ -95,7 +67,7 @@ jf_status_t jf_worker_enqueue(void *ctx, const jf_job_t *parent, const char *typ
                         PRId64, len, cfg->max_payload);
         goto out;
     }
-    st = jf_worker_authorize(w, tenant, type, jt, len, &err);
+    st = jf_guard_authorize(w->guard, tenant, type, jt, len, &err);
     if (st != JF_OK)
         goto out;
     buf = jf_arena_alloc(parent->arena, len + 1);
@@ -104,7 +76,8 @@ jf_status_t jf_worker_enqueue(void *ctx, const jf_job_t *parent, const char *typ
         goto out;
     }
     protobuf_c_message_pack(payload, buf);
-    st = sign_child(w, tenant, subject, child_id, buf, len, signature, sizeof(signature), &err);
+    st = jf_guard_sign(w->guard, tenant, subject, child_id, buf, len, signature,
+                       sizeof(signature), &err);
     if (st != JF_OK)
         goto out;
 

@@ -21,10 +21,15 @@
 #include <jansson.h>
 
 #include "app/deadletter.h"
+#include "app/worker/events.h"
+#include "app/worker/quarantine.h"
 #include "app/worker/worker.h"
 #include "core/clock.h"
 #include "core/jsstore.h"
+#include "core/ledger.h"
 #include "core/log.h"
+#include "core/pull.h"
+#include "shared/ids.h"
 #include "shared/subject.h"
 
 typedef struct advisory {
@@ -58,7 +63,8 @@ static bool parse_advisory(const char *subject, const char *data, size_t len, ad
     return ok;
 }
 
-static void on_advisory(const char *subject, const char *data, size_t len, void *arg)
+static void on_advisory(const char *subject, const char *reply, const char *data, size_t len,
+                        void *arg)
 {
     jf_worker_t     *w = arg;
     advisory_t       a;
@@ -73,6 +79,7 @@ static void on_advisory(const char *subject, const char *data, size_t len, void 
     char             reason[600];
     jf_status_t      st;
 
+    (void)reply;
     if (!parse_advisory(subject, data, len, &a)) {
         jf_log_kv(JF_LOG_WARN, "ignored an advisory that does not parse",
                   JF_LS("subject", subject));
@@ -80,6 +87,9 @@ static void on_advisory(const char *subject, const char *data, size_t len, void 
     }
     st = jf_js_get_msg(w->nc, a.stream, a.stream_seq, &m, &err);
     if (st == JF_ENOTFOUND) {
+        /* Acked meanwhile, moved by another worker, or a phantom: an entry
+         * nats-server 2.9 kept after a crash for a message that is gone
+         * (docs/operations.md). Nothing to move either way. */
         jf_log_kv(JF_LOG_DEBUG, "advisory for a message already gone",
                   JF_LN("stream_seq", a.stream_seq), JF_LS("advisory", a.kind));
         return;
@@ -103,6 +113,15 @@ static void on_advisory(const char *subject, const char *data, size_t len, void 
         have_key = true;
         if (jf_ledger_get(w->ledger, key, &rec, NULL) != JF_OK)
             rec = NULL;
+    }
+    if (rec != NULL && rec->state == JETFLEET__V1__JOB_STATE__JOB_STATE_SUCCEEDED) {
+        /* The job succeeded and only its acknowledgement was lost: not a
+         * poison pill. Remove the leftover message; no dead letter. */
+        if (jf_js_delete_msg(w->nc, a.stream, a.stream_seq, &err) == JF_OK)
+            jf_log_kv(JF_LOG_WARN, "message at MaxDeliver whose job already succeeded: removed "
+                      "from the stream, not dead-lettered", JF_LS("job_id", job_id),
+                      JF_LN("stream_seq", a.stream_seq), JF_LN("deliveries", a.deliveries));
+        goto out;
     }
     if (strcmp(a.kind, "terminated") == 0)
         snprintf(reason, sizeof(reason), "terminated by a client (+TERM) after %" PRId64
@@ -150,10 +169,11 @@ static void on_advisory(const char *subject, const char *data, size_t len, void 
             .stream_seq = a.stream_seq,
             .enqueued_ms = jf_stored_msg_time_ns(m) / 1000000,
             .attempt = rec ? rec->attempts : (uint32_t)a.deliveries,
+            .ended_ms = jf_clock_now_ms(),
         };
         jf_event_extra_t x = { .error_code = "JF_ETIMEOUT", .error_text = reason };
-        jf_worker_emit(w, &src, JETFLEET__V1__EVENT_KIND__EVENT_KIND_QUARANTINED, &x);
-        jf_worker_emit(w, &src, JETFLEET__V1__EVENT_KIND__EVENT_KIND_DEAD_LETTERED, &x);
+        jf_events_emit(&w->events, &src, JETFLEET__V1__EVENT_KIND__EVENT_KIND_QUARANTINED, &x);
+        jf_events_emit(&w->events, &src, JETFLEET__V1__EVENT_KIND__EVENT_KIND_DEAD_LETTERED, &x);
     }
     if (st == JF_OK)
         jf_log_kv(JF_LOG_ERROR, "job quarantined", JF_LS("job_id", job_id ? job_id : ""),

@@ -161,7 +161,7 @@ Test(enqueue, the_runtime_publishes_under_the_parents_tenant, .init = enq_setup,
      .fini = enq_teardown)
 {
     struct enq_seen    seen = { 0 };
-    jf_job_hooks_t     hooks = { .enqueue = fake_enqueue, .ctx = &seen };
+    jf_job_hooks_t     hooks = { .enqueue = fake_enqueue, .enqueue_ctx = &seen };
     struct jf_job      job = { .id = "p1", .tenant = "acme", .arena = enq_arena, .hooks = &hooks };
     Jetfleet__V1__JobRecord noop = JETFLEET__V1__JOB_RECORD__INIT;   /* any message */
     const char        *id = NULL;
