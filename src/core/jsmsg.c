@@ -108,6 +108,11 @@ const char *jf_jsmsg_subject(const jf_jsmsg_t *m)
     return natsMsg_GetSubject(m->msg);
 }
 
+const char *jf_jsmsg_reply(const jf_jsmsg_t *m)
+{
+    return natsMsg_GetReply(m->msg);
+}
+
 const char *jf_jsmsg_data(const jf_jsmsg_t *m)
 {
     return natsMsg_GetData(m->msg);

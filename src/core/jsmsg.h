@@ -35,6 +35,8 @@ typedef struct jf_jsmeta {
 jf_status_t jf_jsmeta_parse(const char *reply, jf_jsmeta_t *out, jf_err_t *err);
 
 const char *jf_jsmsg_subject(const jf_jsmsg_t *m);
+/* The $JS.ACK reply subject acknowledgements go to. */
+const char *jf_jsmsg_reply(const jf_jsmsg_t *m);
 const char *jf_jsmsg_data(const jf_jsmsg_t *m);
 size_t      jf_jsmsg_len(const jf_jsmsg_t *m);
 /* Size on the wire: payload plus header names and values. */

@@ -36,6 +36,7 @@
 #include "core/jsstore.h"
 #include "core/ledger.h"
 #include "core/nats.h"
+#include "core/pipe.h"
 #include "shared/subject.h"
 
 typedef enum {
@@ -102,6 +103,8 @@ typedef struct jf_wjob {
     int64_t              last_progress;
     bool                 lease_lost;
     bool                 ran;          /* its handler was started */
+    bool                 wpi_out;      /* a progress ack awaits its confirmation */
+    uint64_t             gen;          /* tells this delivery from the descriptor's next ones */
     bool                 overrun_logged;
     bool                 started_sent; /* the `started` event */
     bool                 received_sent;
@@ -114,9 +117,10 @@ typedef struct jf_wjob {
 
 typedef struct jf_jobs jf_jobs_t;
 
-/* capacity descriptors; ack_wait_ms is the consumer's AckWait; nc is the
- * connection the acks go out on (only asked whether it is connected). */
-jf_status_t jf_jobs_create(jf_jobs_t **out, int capacity, int64_t ack_wait_ms, jf_nats_t *nc,
+/* capacity descriptors; ack_wait_ms is the consumer's AckWait; progress
+ * acks go out through pipe (on the jobs connection) and ask for the
+ * server's confirmation. */
+jf_status_t jf_jobs_create(jf_jobs_t **out, int capacity, int64_t ack_wait_ms, jf_pipe_t *pipe,
                            jf_err_t *err);
 
 /* Accepts NULL; every job must be released first. */
@@ -152,7 +156,9 @@ void jf_jobs_each(jf_jobs_t *t, jf_jobs_fn fn, void *arg);
 
 /* The progress tick: send +WPI for every job held for AckWait/3 without
  * one (running jobs only within their deadline), and lose the lease of
- * every job whose lease lapsed. overran gets each running job past its
+ * every job whose lease lapsed. A +WPI renews the lease only when the
+ * server confirms it: one the server has not seen (it was frozen, or the
+ * connection is down) does not. overran gets each running job past its
  * deadline once (may be NULL), outside the lock. */
 typedef void (*jf_jobs_overrun_fn)(jf_wjob_t *job, void *arg);
 void jf_jobs_progress(jf_jobs_t *t, int64_t now, jf_jobs_overrun_fn overran, void *arg);

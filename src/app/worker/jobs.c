@@ -8,6 +8,7 @@
  * (the server overshooting after a restart) is given back at once.
  */
 #include <pthread.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -27,8 +28,19 @@ struct jf_jobs {
     int64_t         ack_wait_ms;
     int64_t         every_ms;     /* a progress ack every AckWait/3 */
     int64_t         margin_ms;    /* a lease ends this long before AckWait does */
-    jf_nats_t      *nc;
+    jf_pipe_t      *pipe;
+    uint64_t        gen;
 };
+
+/* A +WPI waiting for the server's confirmation. Allocated apart from the
+ * job: the job may leave the worker before the answer comes. */
+typedef struct progress_req {
+    jf_pipe_req_t req;
+    jf_jobs_t    *t;
+    int           index;
+    uint64_t      gen;
+    int64_t       sent;
+} progress_req_t;
 
 const char *jf_phase_name(jf_phase_t phase)
 {
@@ -44,7 +56,7 @@ const char *jf_phase_name(jf_phase_t phase)
     return "unknown";
 }
 
-jf_status_t jf_jobs_create(jf_jobs_t **out, int capacity, int64_t ack_wait_ms, jf_nats_t *nc,
+jf_status_t jf_jobs_create(jf_jobs_t **out, int capacity, int64_t ack_wait_ms, jf_pipe_t *pipe,
                            jf_err_t *err)
 {
     jf_jobs_t *t = calloc(1, sizeof(*t));
@@ -59,7 +71,7 @@ jf_status_t jf_jobs_create(jf_jobs_t **out, int capacity, int64_t ack_wait_ms, j
     t->ack_wait_ms = ack_wait_ms;
     t->every_ms = ack_wait_ms / 3 > 0 ? ack_wait_ms / 3 : 1;
     t->margin_ms = ack_wait_ms / 10 > 50 ? ack_wait_ms / 10 : 50;
-    t->nc = nc;
+    t->pipe = pipe;
     pthread_mutex_init(&t->mu, NULL);
     jf_cond_init(&t->empty);
     for (int i = 0; i < capacity; i++) {
@@ -110,6 +122,7 @@ jf_wjob_t *jf_jobs_take(jf_jobs_t *t, jf_jsmsg_t *msg)
         job->arena = arena;
         atomic_init(&job->held, false);
         job->phase = JF_PHASE_ARRIVED;
+        job->gen = ++t->gen;
         job->msg = msg;
         job->meta = jf_jsmsg_meta(msg);
         job->way = JF_WAY_MAX_;
@@ -209,11 +222,47 @@ void jf_jobs_each(jf_jobs_t *t, jf_jobs_fn fn, void *arg)
     pthread_mutex_unlock(&t->mu);
 }
 
+/* A pipe thread: the server's answer to a +WPI, or none. */
+static void on_progress(jf_pipe_req_t *req, jf_status_t st, const jf_pipe_answer_t *a)
+{
+    progress_req_t *r = (progress_req_t *)((char *)req - offsetof(progress_req_t, req));
+    jf_jobs_t      *t = r->t;
+    jf_wjob_t      *job = &t->jobs[r->index];
+
+    pthread_mutex_lock(&t->mu);
+    if (job->gen == r->gen && job->phase != JF_PHASE_IDLE) {
+        job->wpi_out = false;
+        /* Seen by the server: its AckWait restarted after we sent it. */
+        if (st == JF_OK && jf_pipe_answer_status(a) == NULL && !job->lease_lost &&
+            r->sent + t->ack_wait_ms - t->margin_ms > job->lease_until)
+            job->lease_until = r->sent + t->ack_wait_ms - t->margin_ms;
+    }
+    pthread_mutex_unlock(&t->mu);
+    free(r);
+}
+
+/* Send job a +WPI asking for a confirmation. Holds mu. */
+static void progress(jf_jobs_t *t, jf_wjob_t *job, int64_t now)
+{
+    progress_req_t *r = malloc(sizeof(*r));
+
+    if (r == NULL)
+        return;
+    *r = (progress_req_t){ .req.done = on_progress, .t = t, .index = job->index, .gen = job->gen,
+                           .sent = now };
+    job->wpi_out = true;
+    job->last_progress = now;
+    if (jf_pipe_send(t->pipe, &r->req, jf_jsmsg_reply(job->msg), NULL, 0, "+WPI", 4, NULL) !=
+        JF_OK) {
+        job->wpi_out = false;   /* not sent (disconnected): tried again next tick */
+        free(r);
+    }
+}
+
 void jf_jobs_progress(jf_jobs_t *t, int64_t now, jf_jobs_overrun_fn overran, void *arg)
 {
-    bool connected = jf_nats_connected(t->nc);
-    int  n = 0;
-    int  late[64];
+    int n = 0;
+    int late[64];
 
     pthread_mutex_lock(&t->mu);
     for (int i = 0; i < t->capacity; i++) {
@@ -238,13 +287,9 @@ void jf_jobs_progress(jf_jobs_t *t, int64_t now, jf_jobs_overrun_fn overran, voi
          * runs twice. */
         if (!job->lease_lost && now > job->lease_until && !job->ran)
             job->lease_lost = true;
-        if (job->lease_lost)
+        if (job->lease_lost || job->wpi_out || now - job->last_progress < t->every_ms)
             continue;
-        if (connected && now - job->last_progress >= t->every_ms &&
-            jf_jsmsg_progress(job->msg, NULL) == JF_OK) {
-            job->last_progress = now;
-            job->lease_until = now + t->ack_wait_ms - t->margin_ms;
-        }
+        progress(t, job, now);
     }
     pthread_mutex_unlock(&t->mu);
     for (int i = 0; overran != NULL && i < n; i++)

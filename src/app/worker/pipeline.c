@@ -615,7 +615,6 @@ static void build_record(jf_pipeline_t *p, jf_wjob_t *job, jf_rec_t kind)
         o->finished_ms = r ? r->finished_ms : 0;
         o->first_started_ms = r ? r->first_started_ms : 0;
         o->last_started_ms = r ? r->last_started_ms : 0;
-        o->worker = r && r->worker ? r->worker : o->worker;
         o->last_error = r && r->last_error ? r->last_error : o->last_error;
         o->last_error_code = r && r->last_error_code ? r->last_error_code : o->last_error_code;
         break;
@@ -715,6 +714,17 @@ static void on_written(jf_ledger_op_t *op, jf_status_t st)
     settle(p, job);
 }
 
+/* Is the record just read the one this job tried to write? */
+static bool own_write(const jf_pipeline_t *p, const jf_wjob_t *job)
+{
+    const jf_job_record_t *r = job->rec;
+
+    return r != NULL && r->state == job->out.state && r->attempts == job->out.attempts &&
+           r->stream_seq == job->out.stream_seq &&
+           r->free_deliveries == job->out.free_deliveries &&
+           strcmp(r->worker, p->w->worker_id) == 0;
+}
+
 static void on_reread(jf_ledger_op_t *op, jf_status_t st)
 {
     jf_wjob_t     *job = (jf_wjob_t *)((char *)op - offsetof(jf_wjob_t, lop));
@@ -728,6 +738,12 @@ static void on_reread(jf_ledger_op_t *op, jf_status_t st)
     jf_job_record_free(job->rec);
     job->rec = op->rec;
     job->rev = op->rev;
+    if (own_write(p, job)) {
+        /* The earlier try was stored after all (its answer was lost, or
+         * came after the timeout): the record is ours. */
+        settle(p, job);
+        return;
+    }
     job->way = jf_decide_conflict(job->way, job->rec != NULL,
                                   job->rec ? job->rec->state : ST(UNSPECIFIED));
     if (job->way == JF_WAY_OVERTAKEN)

@@ -365,7 +365,7 @@ int jf_cmd_worker(int argc, char **argv)
     /* The pull engine's limit, and room for a server that overshoots it
      * after a restart. */
     if (jf_jobs_create(&w.jobs, (int)concurrency * 2 + (int)concurrency / 2 + 16, w.ack_wait_ms,
-                       w.nc, &err) != JF_OK ||
+                       w.pipe, &err) != JF_OK ||
         jf_health_create(&w.health, &w, &err) != JF_OK) {
         rc = failed(w.jobs == NULL ? "cannot allocate the jobs table" : "cannot serve metrics",
                     &err);
