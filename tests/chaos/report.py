@@ -711,7 +711,7 @@ def main():
         print("warning: " + p)
     for fz in freezes:
         after = fz["held_first_line_after_thaw"]
-        print("worker freeze %s %s-%s (%s s), stream backlog at the freeze %s; jobs it held that "
+        print("worker freeze %s %s-%s (%s s), stream backlog before it %s; jobs it held that "
               "the server gave another worker meanwhile: %d, %d of them running at the freeze; "
               "its first line about them after the thaw: %s"
               % (fz["worker"], clock(fz["start_ms"]), clock(fz["end_ms"]), fz["seconds"],
@@ -719,7 +719,7 @@ def main():
                  sum(after.values()), fz["held_running_at_freeze"],
                  ", ".join("%s %d" % (k, v) for k, v in sorted(after.items())) or "none"))
     for ss, se, backlog in faults.server_freezes:
-        print("server freeze %s-%s (%.1f s), stream backlog at the freeze %s"
+        print("server freeze %s-%s (%.1f s), stream backlog before it %s"
               % (clock(ss), clock(se), (se - ss) / 1000.0, "?" if backlog is None else backlog))
     for jid in lost[:20]:
         print("lost: " + jid)
