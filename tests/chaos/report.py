@@ -491,7 +491,7 @@ def classify(jid, runs, f, disconnects, ack_wait):
     return order, causes, problems
 
 
-def freeze_report(f, lines):
+def freeze_report(f, lines, ack_wait):
     """Per worker freeze: the jobs the frozen worker held (delivered to it and
     not finished) that the server gave to a worker meanwhile, and the frozen
     worker's first line about each after the thaw. `job started` there is a
@@ -506,15 +506,18 @@ def freeze_report(f, lines):
                 mine = [x for x in ls if x[1] == wid and x[0] is not None]
                 if not mine:
                     continue
+                # The server gives a held job out again AckWait after its last
+                # progress ack, so during the freeze; the frozen worker deals
+                # with its copy right after the thaw.
                 newer = max([x[3] for x in ls if x[1] != wid and x[0] is not None
-                             and x[0] >= fs] or [0])
+                             and fs <= x[0] <= fe + ack_wait] or [0])
                 old = [x for x in mine if x[3] < newer]
                 if not old:
                     continue   # not given to anyone else meanwhile
                 if any(x[2] == STARTED and x[0] <= fs + SLACK_MS for x in old) and not any(
                         x[2] in RUN_ENDS and x[0] <= fs + SLACK_MS for x in old):
                     running += 1
-                post = [x for x in old if x[0] >= fe]
+                post = [x for x in old if fe <= x[0] <= fe + ack_wait]
                 if post:
                     after[min(post)[2]] += 1
             out.append({"worker": wid, "start_ms": fs,
@@ -633,7 +636,7 @@ def main():
         doubles.append((entry, order))
         if bad:
             undocumented.append((entry, order, bad))
-    freezes = freeze_report(faults, job_lines)
+    freezes = freeze_report(faults, job_lines, ack_wait)
 
     # ---- streams ----
     jobs_left = streams.get("JOBS", {}).get("messages")
