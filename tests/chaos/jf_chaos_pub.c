@@ -15,6 +15,12 @@
  * the same id (the stream's duplicate window makes that safe). The whole
  * thing is bounded by --timeout.
  *
+ * With --rate, SIGUSR1 asks for a burst: the next --burst jobs are published
+ * at once, and the rate schedule goes on from there (the jobs are pulled
+ * forward, none is added). The chaos script uses it to build a backlog in
+ * the stream just before it freezes a worker or the server, so that the
+ * frozen process holds queued jobs.
+ *
  * Output: one JSON line on stdout,
  *   {"published":N,"acked":A,"duplicates_reported":D,"retries":R,...}
  * where acked counts job ids with at least one acknowledged copy. Ids that
@@ -24,6 +30,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -51,6 +58,7 @@ typedef struct chaos {
     uint32_t         count;
     uint32_t         dup_every;   /* 0: no duplicates */
     double           rate;        /* jobs per second, 0: as fast as possible */
+    uint32_t         burst;       /* jobs pulled forward per SIGUSR1, 0: none */
     int              timeout_s;
 
     _Atomic uint8_t *state;       /* 2 * count entries */
@@ -61,6 +69,15 @@ typedef struct chaos {
     _Atomic uint64_t ack_errors;
     uint64_t         retries;
 } chaos_t;
+
+/* SIGUSR1 requests seen so far; the main loop compares it with its own count. */
+static volatile sig_atomic_t burst_requests;
+
+static void on_usr1(int sig)
+{
+    (void)sig;
+    burst_requests++;
+}
 
 static int64_t now_ms(void)
 {
@@ -255,7 +272,9 @@ static bool all_acked(const chaos_t *c)
 static void usage(FILE *f)
 {
     fprintf(f, "usage: jf_chaos_pub --url URL --count N --start K --prefix P --dup-every M\n"
-               "                    [--rate JOBS_PER_S] [--timeout SECONDS] [--subject-prefix jobs]\n");
+               "                    [--rate JOBS_PER_S] [--burst N] [--timeout SECONDS]\n"
+               "                    [--subject-prefix jobs]\n"
+               "SIGUSR1, with --rate and --burst: publish the next N jobs at once\n");
 }
 
 static int parse_args(chaos_t *c, int argc, char **argv)
@@ -290,6 +309,8 @@ static int parse_args(chaos_t *c, int argc, char **argv)
             c->dup_every = (uint32_t)strtoul(v, &end, 10);
         else if (strcmp(a, "--rate") == 0)
             c->rate = strtod(v, &end);
+        else if (strcmp(a, "--burst") == 0)
+            c->burst = (uint32_t)strtoul(v, &end, 10);
         else if (strcmp(a, "--timeout") == 0)
             c->timeout_s = (int)strtol(v, &end, 10);
         else {
@@ -320,6 +341,9 @@ int main(int argc, char **argv)
     natsStatus      s;
     int64_t         t0, deadline;
     uint64_t        acked_jobs = 0, copies = 0;
+    uint64_t        shift = 0;    /* jobs pulled forward by bursts */
+    uint32_t        bursts = 0;
+    sig_atomic_t    bursts_seen = 0;
     int             rc = 1;
 
     if (parse_args(&c, argc, argv) != 0)
@@ -331,6 +355,14 @@ int main(int argc, char **argv)
         return 1;
     }
     pthread_mutex_init(&c.mu, NULL);
+    {
+        struct sigaction sa;
+
+        memset(&sa, 0, sizeof(sa));
+        sa.sa_handler = on_usr1;
+        sigemptyset(&sa.sa_mask);
+        sigaction(SIGUSR1, &sa, NULL);
+    }
     for (uint32_t j = 0; j < c.count; j++) {
         c.state[2 * j] = C_TODO;
         if (c.dup_every > 0 && (c.start + j) % c.dup_every == 0)
@@ -367,8 +399,23 @@ int main(int argc, char **argv)
 
     /* First pass: every job in order, its duplicate right after it. */
     for (uint32_t j = 0; j < c.count && now_ms() < deadline; j++) {
-        if (c.rate > 0)
-            sleep_ms(t0 + (int64_t)((double)j * 1000.0 / c.rate) - now_ms());
+        /* Wait for job j's turn, in slices short enough to notice a burst
+         * request: it moves the schedule c.burst jobs ahead. */
+        while (c.rate > 0) {
+            int64_t wait;
+
+            if (burst_requests != bursts_seen) {
+                bursts_seen = burst_requests;
+                if (c.burst > 0) {
+                    shift += c.burst;
+                    bursts++;
+                }
+            }
+            wait = t0 + (int64_t)(((double)j - (double)shift) * 1000.0 / c.rate) - now_ms();
+            if (wait <= 0)
+                break;
+            sleep_ms(wait < 20 ? wait : 20);
+        }
         for (uint32_t u = 2 * j; u <= 2 * j + 1; u++) {
             if (atomic_load(&c.state[u]) != C_TODO)
                 continue;
@@ -416,10 +463,11 @@ int main(int argc, char **argv)
     }
     printf("{\"published\":%" PRIu32 ",\"acked\":%" PRIu64 ",\"duplicates_reported\":%" PRIu64
            ",\"retries\":%" PRIu64 ",\"copies\":%" PRIu64 ",\"ack_errors\":%" PRIu64
-           ",\"all_copies_acked\":%s,\"start\":%" PRIu64 ",\"prefix\":\"%s\",\"seconds\":%.3f}\n",
+           ",\"all_copies_acked\":%s,\"start\":%" PRIu64 ",\"prefix\":\"%s\",\"seconds\":%.3f"
+           ",\"bursts\":%" PRIu32 "}\n",
            c.count, acked_jobs, atomic_load(&c.dups_reported), c.retries, copies,
            atomic_load(&c.ack_errors), all_acked(&c) ? "true" : "false", c.start, c.prefix,
-           (double)(now_ms() - t0) / 1000.0);
+           (double)(now_ms() - t0) / 1000.0, bursts);
     fflush(stdout);
     rc = all_acked(&c) ? 0 : 1;
 

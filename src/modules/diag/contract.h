@@ -8,8 +8,9 @@
  *                                                 deadline or shutdown: RETRY)
  *   diag.fail    payload jetfleet.diag.v1.Fail   RETRY or FAIL with message;
  *                                                 succeeds from succeed_on_attempt
- *   diag.effect  payload jetfleet.diag.v1.Effect appends "<job id> <attempt> <pid>"
- *                                                 to $JF_DIAG_EFFECTS_DIR/effects.log,
+ *   diag.effect  payload jetfleet.diag.v1.Effect appends "<job id> <attempt> <pid>
+ *                                                 <unix ms>" to
+ *                                                 $JF_DIAG_EFFECTS_DIR/effects.log,
  *                                                 so chaos runs can count effects
  *   diag.crash   payload jetfleet.diag.v1.Crash  aborts the process; flagged
  *                                                 unsafe (JF_DIAG_UNSAFE=1 only)
