@@ -21,6 +21,7 @@ struct jf_jsmsg {
     natsMsg    *msg;
     jf_jsmeta_t meta;
     bool        acked;
+    bool        stale;
 };
 
 /* ---- metadata ------------------------------------------------------------- */
@@ -158,6 +159,16 @@ const char *jf_jsmsg_header(const jf_jsmsg_t *m, const char *name)
     if (natsMsgHeader_Get(m->msg, name, &v) != NATS_OK)
         return NULL;
     return v;
+}
+
+bool jf_jsmsg_stale(const jf_jsmsg_t *m)
+{
+    return m->stale;
+}
+
+void jf_jsmsg_mark_stale(jf_jsmsg_t *m)
+{
+    m->stale = true;
 }
 
 bool jf_jsmsg_acked(const jf_jsmsg_t *m)

@@ -58,6 +58,11 @@ jf_status_t jf_jsmsg_progress(jf_jsmsg_t *m, jf_err_t *err);
 /* Terminate: never redeliver. */
 jf_status_t jf_jsmsg_term(jf_jsmsg_t *m, jf_err_t *err);
 
+/* True when the message came right after the server stalled for half an
+ * AckWait or more (pull.h): it may have been given to another consumer
+ * since, so it must not be run, nor acknowledged. */
+bool jf_jsmsg_stale(const jf_jsmsg_t *m);
+
 /* True once ack, nak or term was sent. */
 bool jf_jsmsg_acked(const jf_jsmsg_t *m);
 

@@ -12,6 +12,15 @@
  * Threads: the subscription's delivery thread runs on_msg; worker threads
  * call jf_pull_done; the monitor thread watches heartbeats. Requests are
  * published under the mutex so accounting and wire order agree.
+ *
+ * Stalls. The idle heartbeat is at most AckWait/4, so a server that sends
+ * nothing for two of them while a request is open has stalled (frozen,
+ * paused, cut off) for half an AckWait. What it handed out just before the
+ * stall can reach us after it, when its AckWait has run out and the job
+ * has been given to another consumer: such deliveries are marked stale
+ * (jf_jsmsg_stale). To know where the stale ones end, the engine sends a
+ * marker message to its own inbox through the server; it comes back after
+ * everything the server wrote before it, and what comes after it is fresh.
  */
 #include <inttypes.h>
 #include <stdarg.h>
@@ -49,6 +58,9 @@ struct jf_pull {
     bool                closing;        /* monitor must exit */
     bool                consumer_gone;
     bool                check_consumer;  /* a 503 came back: does the consumer still exist? */
+    bool                stale;          /* a stall was seen: deliveries are stale until the marker */
+    uint64_t            marker;         /* the marker that ends it */
+    int64_t             stale_since;
     int                 requested;
     int                 held;
     int64_t             last_activity;  /* mono ms of the last message or status */
@@ -99,6 +111,24 @@ static void maybe_request_locked(jf_pull_t *p, bool force)
     if (p->requested == 0)
         p->last_activity = jf_clock_mono_ms();
     p->requested += free_slots;
+}
+
+#define MARKER_HEADER "Jf-Pull-Marker"
+
+/* The server stalled: until marker n comes back, deliveries are stale.
+ * Holds p->mu. */
+static void begin_stale_locked(jf_pull_t *p)
+{
+    char        id[24];
+    natsMsg    *m = NULL;
+
+    p->stale = true;
+    p->stale_since = jf_clock_mono_ms();
+    snprintf(id, sizeof(id), "%" PRIu64, ++p->marker);
+    if (natsMsg_Create(&m, p->inbox, NULL, NULL, 0) == NATS_OK &&
+        natsMsgHeader_Set(m, MARKER_HEADER, id) == NATS_OK)
+        natsConnection_PublishMsg(p->nc->conn, m);
+    natsMsg_Destroy(m);
 }
 
 static int header_int(natsMsg *msg, const char *name, int dflt)
@@ -168,6 +198,14 @@ static void on_msg(natsConnection *conn, natsSubscription *sub, natsMsg *msg, vo
 
     (void)conn;
     (void)sub;
+    if (natsMsgHeader_Get(msg, MARKER_HEADER, &status) == NATS_OK && status != NULL) {
+        pthread_mutex_lock(&p->mu);
+        if (p->stale && strtoull(status, NULL, 10) == p->marker)
+            p->stale = false;   /* everything from before the stall has come */
+        pthread_mutex_unlock(&p->mu);
+        natsMsg_Destroy(msg);
+        return;
+    }
     if (natsMsg_GetDataLength(msg) == 0 && natsMsgHeader_Get(msg, "Status", &status) == NATS_OK &&
         status != NULL) {
         on_status(p, msg, status);
@@ -200,6 +238,8 @@ static void on_msg(natsConnection *conn, natsSubscription *sub, natsMsg *msg, vo
     stopping = p->stopping;
     if (!stopping)
         p->held++;
+    if (p->stale)
+        jf_jsmsg_mark_stale(jm);
     pthread_mutex_unlock(&p->mu);
 
     if (stopping) {
@@ -267,12 +307,18 @@ static void *monitor_main(void *arg)
             pthread_mutex_lock(&p->mu);
             p->requested = 0;
             p->last_activity = jf_clock_mono_ms();
+            if (!asked)
+                begin_stale_locked(p);
             maybe_request_locked(p, true);
             pthread_mutex_unlock(&p->mu);
             if (!asked)
                 emit(p, JF_PULL_EV_RESTARTED, "no heartbeat for %" PRId64 " ms; re-issued the "
                      "pull (%d messages were outstanding)", silence, lost);
             pthread_mutex_lock(&p->mu);
+        } else if (p->stale && now - p->stale_since > 2 * p->ack_wait_ms) {
+            /* The marker was lost (a reconnect in between): by now the
+             * server has given out again whatever it held. */
+            p->stale = false;
         } else if (!p->stopping && p->requested == 0) {
             /* e.g. a request failed to publish while disconnected */
             maybe_request_locked(p, true);
@@ -327,6 +373,10 @@ jf_status_t jf_pull_create(jf_pull_t **out, jf_nats_t *nc, const jf_pull_opts_t 
     jsConsumerInfo_Destroy(ci);
     p->nc = nc;
     p->opts = *opts;
+    /* Heartbeats at least four times per AckWait, so that a stall long
+     * enough to make the server give jobs out again is always seen. */
+    if (p->opts.heartbeat_ms > p->ack_wait_ms / 4)
+        p->opts.heartbeat_ms = p->ack_wait_ms / 4 > 100 ? p->ack_wait_ms / 4 : 100;
     strlcpy(p->stream, opts->stream, sizeof(p->stream));
     strlcpy(p->consumer, opts->consumer, sizeof(p->consumer));
     p->opts.stream = p->stream;      /* the caller's strings are borrowed */

@@ -264,6 +264,14 @@ void jf_pipeline_deliver(jf_jsmsg_t *msg, void *arg)
     }
     job->owner = p;
     job->received_ms = jf_clock_now_ms();
+    if (jf_jsmsg_stale(msg)) {
+        /* It came right after a stall of the server (or of this worker):
+         * it may be another worker's by now. Nothing is sent for it. */
+        job->job_id = jf_jsmsg_header(msg, "Nats-Msg-Id");
+        job->way = JF_WAY_EXPIRED;
+        leave(p, job);
+        return;
+    }
     if (!parse(p, job)) {
         if (job->way == JF_WAY_REJECTED) {
             leave(p, job);
