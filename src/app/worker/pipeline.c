@@ -1045,11 +1045,35 @@ static void return_queued(void *item, void *arg)
     leave(arg, job);
 }
 
+typedef struct give_ctx {
+    jf_pipeline_t *p;
+    jf_wjob_t     *mine[RESUME_MAX];
+    int            n;
+    int            naked;
+} give_ctx_t;
+
+/* Under the table's lock: claim the jobs that wait to read the ledger. */
+static void claim_unstarted_waiting(jf_wjob_t *job, void *arg)
+{
+    give_ctx_t *c = arg;
+
+    if (job->phase == JF_PHASE_WAITING && !job->ran && c->n < RESUME_MAX) {
+        job->phase = JF_PHASE_FINISHING;
+        c->mine[c->n++] = job;
+    }
+}
+
 void jf_pipeline_close(jf_pipeline_t *p)
 {
-    size_t n;
+    give_ctx_t c = { .p = p };
+    size_t     n;
 
     atomic_store(&p->closed, true);
+    /* Those waiting for the ledger before they started: another worker,
+     * with a ledger that answers, can have them now. */
+    jf_jobs_each(p->jobs, claim_unstarted_waiting, &c);
+    for (int i = 0; i < c.n; i++)
+        give_back_one(p, c.mine[i], "the ledger did not answer before shutdown");
     n = jf_fairq_close(p->q, return_queued, p);
     if (n > 0)
         jf_log_kv(JF_LOG_INFO, "returned queued jobs to the stream", JF_LN("jobs", n));
@@ -1060,12 +1084,6 @@ bool jf_pipeline_wait(jf_pipeline_t *p, int64_t budget_ms)
     return jf_jobs_wait_empty(p->jobs, jf_clock_mono_ms() + budget_ms);
 }
 
-typedef struct give_ctx {
-    jf_pipeline_t *p;
-    jf_wjob_t     *mine[RESUME_MAX];
-    int            n;
-    int            naked;
-} give_ctx_t;
 
 static void give_job(jf_wjob_t *job, void *arg)
 {
