@@ -1,6 +1,6 @@
 /*
  * cmd_audit.c - `jetfleet audit tail`: the AUDIT stream for people
- * (DESIGN.md 6, 7), and the event reading that `jetfleet job show` shares.
+ * (docs/telemetry.md), and the event reading that `jetfleet job show` shares.
  *
  * Workers publish each lifecycle step as a jetfleet.v1.JobEvent on
  * telemetry.jobs.<tenant>.<module>.<action>.<event>, binary protobuf or,

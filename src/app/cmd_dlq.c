@@ -1,6 +1,6 @@
 /*
  * cmd_dlq.c - `jetfleet dlq list|replay|purge`: the dead-letter stream for
- * operators (DESIGN.md 5.3, 7).
+ * operators (docs/reliability.md, "Dead letters").
  *
  * All three scan the DLQ stream from its first to its last sequence, read
  * each dead letter by sequence (gaps are messages deleted earlier) and keep

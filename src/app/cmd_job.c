@@ -1,6 +1,6 @@
 /*
  * cmd_job.c - `jetfleet job show`: one job as the system remembers it
- * (DESIGN.md 4, 6, 7).
+ * (docs/reliability.md, docs/telemetry.md).
  *
  * Two sources: the job's JF_LEDGER record (state, attempts, worker, times,
  * last error; kept for JF_LEDGER_TTL) and its lifecycle events in AUDIT

@@ -1,6 +1,6 @@
 /*
  * cmd_lag.c - `jetfleet lag`: a pool's backlog as KEDA's nats-jetstream
- * scaler computes it (DESIGN.md 7, 9).
+ * scaler computes it (docs/deployment.md).
  *
  * The lag of a consumer is num_pending (not yet delivered) plus
  * num_ack_pending (delivered, not yet acked). KEDA divides it by the

@@ -1,5 +1,5 @@
 /*
- * deadletter.h - the dead-letter contract (DESIGN.md 5.3).
+ * deadletter.h - the dead-letter contract (docs/reliability.md, "Dead letters").
  *
  * A dead letter is the original job message (payload and headers)
  * republished on dlq.<tenant>.<module>.<action> in the DLQ stream, with

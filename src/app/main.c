@@ -1,6 +1,6 @@
 /*
  * main.c - the jetfleet command: one binary, one subcommand per operation
- * (DESIGN.md 7). Each subcommand parses its own options and has --help.
+ * (README.md, "Commands"). Each subcommand parses its own options and has --help.
  */
 #include <stdbool.h>
 #include <stdio.h>

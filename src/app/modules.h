@@ -19,7 +19,7 @@ extern const jf_module_t *const jf_app_modules[];
 jf_status_t jf_app_registry(jf_registry_t **out, jf_err_t *err);
 
 /* The largest max_attempts over every job type: consumer MaxDeliver is
- * this plus a margin (DESIGN.md 5.4). */
+ * this plus a margin (docs/reliability.md, "Poison pills"). */
 uint32_t jf_app_max_attempts(const jf_registry_t *reg);
 
 #endif /* JF_APP_MODULES_H */

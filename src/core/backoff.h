@@ -1,5 +1,5 @@
 /*
- * backoff.h - retry delays: exponential, full jitter, capped (DESIGN.md 5.2).
+ * backoff.h - retry delays: exponential, full jitter, capped (docs/reliability.md).
  */
 #ifndef JF_CORE_BACKOFF_H
 #define JF_CORE_BACKOFF_H

@@ -210,7 +210,7 @@ jf_status_t jf_js_ensure_consumer(jf_nats_t *nc, const jf_consumer_spec_t *spec,
     cc.MaxDeliver = spec->max_deliver;
     cc.MaxAckPending = spec->max_ack_pending;
     /* No BackOff: in nats-server 2.9 it also shifts NAK delays, and the
-     * worker computes every retry delay itself (DESIGN.md 2). */
+     * worker computes every retry delay itself (docs/workers/architecture.md). */
 
     jerr = 0;
     if (exists)

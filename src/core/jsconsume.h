@@ -19,7 +19,7 @@
  *              protocol is driven here over a plain subscription, one
  *              message per request: nats.c 3.4.1's js_PullSubscribe deletes
  *              consumers it creates, and natsSubscription_Fetch with a batch
- *              of two or more has a heap overflow (DESIGN.md 2, ADR 0002).
+ *              of two or more has a heap overflow (ADR 0002).
  *              Closing the reader keeps the consumer; remove it with
  *              `nats consumer rm <stream> <name>`.
  *

@@ -4,7 +4,7 @@
  * Acks are plain publishes to the message's reply subject ("+ACK",
  * "-NAK {"delay":ns}", "+WPI", "+TERM"): no round trip on the job path.
  * A lost ack is safe: the server redelivers after AckWait and the ledger
- * (DESIGN.md 5.1) recognises the job.
+ * (docs/reliability.md) recognises the job.
  */
 #include <errno.h>
 #include <inttypes.h>

@@ -1,6 +1,6 @@
 /*
  * ledger.h - the job ledger: one record per job in the JF_LEDGER KV bucket
- * (DESIGN.md 4, 5.1).
+ * (docs/reliability.md, "The ledger").
  *
  * The runtime reads a job's record before running it and writes it before
  * acknowledging, so that a job whose effect already succeeded is never run

@@ -22,7 +22,7 @@
 #define MAX_TYPES 1024
 
 /* What one module sees of the registry: the root, and who is asking, so
- * that a module reaches only the contracts it declared (DESIGN.md 3). The
+ * that a module reaches only the contracts it declared (docs/architecture/layer-map.md). The
  * runtime holds the root view, whose owner is NULL. */
 struct jf_registry {
     struct reg_root   *r;

@@ -1,5 +1,5 @@
 /*
- * telemetry.h - the lifecycle event publisher (DESIGN.md 6).
+ * telemetry.h - the lifecycle event publisher (docs/telemetry.md).
  *
  * Events are published to JetStream through a pipe (core/pipe.h): emit()
  * encodes the event, sends it with a reply subject and returns; the

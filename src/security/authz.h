@@ -3,7 +3,7 @@
  *
  * Applied by the runtime (src/app) after a job is parsed and before its
  * handler runs; modules only ever see jobs that passed. The tenant token of
- * the subject is authenticated by NATS publish permissions (DESIGN.md 4);
+ * the subject is authenticated by NATS publish permissions (the job contract);
  * this layer decides whether this worker may run that tenant's job of that
  * type. These are the rules every deployment needs from day one; the
  * per-tenant policy file (policy.h) and signatures (signature.h) add to them.

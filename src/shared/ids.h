@@ -1,5 +1,5 @@
 /*
- * ids.h - validation of the identifiers of the job contract (DESIGN.md 4).
+ * ids.h - validation of the identifiers of the job contract (docs/workers/job-flow.md).
  *
  *   subject token   [a-z0-9_-]+, at most JF_TOKEN_MAX characters
  *   tenant          a subject token of at most JF_TENANT_MAX characters

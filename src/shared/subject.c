@@ -1,5 +1,5 @@
 /*
- * subject.c - parsing and building job subjects (DESIGN.md 4).
+ * subject.c - parsing and building job subjects (docs/workers/job-flow.md).
  */
 #include <stdio.h>
 #include <string.h>

@@ -7,7 +7,7 @@
  * C string, goes through jf_subject_parse (with the default prefix "jobs"
  * and a two-token one), jf_job_id_check, jf_token_check and jf_type_split.
  * Each verdict is compared with an independent oracle written here from
- * the grammar of DESIGN.md 4 (split on every '.', then check the parts),
+ * the grammar of the job contract (split on every '.', then check the parts),
  * so a false accept and a false reject are both caught; every success
  * must also rebuild the input exactly with jf_subject_format, and every
  * failure must leave the out-params untouched and say why.
@@ -23,7 +23,7 @@
 static const char *const prefixes[] = { "jobs", "jobs.eu" };
 
 /* ---------------------------------------------------------------------
- * The oracle: DESIGN.md 4, written without looking at the parsers
+ * The oracle: the job contract, written without looking at the parsers
  * ------------------------------------------------------------------- */
 
 static bool oracle_token(const char *s, size_t len, size_t max)

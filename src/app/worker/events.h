@@ -1,6 +1,5 @@
 /*
- * events.h - building and publishing lifecycle events (DESIGN.md 6;
- * docs/telemetry.md).
+ * events.h - building and publishing lifecycle events (docs/telemetry.md).
  *
  * Each step of a job that is worth an auditor's time becomes one
  * jetfleet.v1.JobEvent on telemetry.jobs.<tenant>.<module>.<action>.<event>.

@@ -1,7 +1,8 @@
 /*
  * guard.h - the worker's security guard: the tenant allow-list, the tenant
  * policy and its secrets, applied to every job before it reaches a module
- * (DESIGN.md 3: security is applied by app, before dispatch).
+ * (docs/architecture/layer-map.md: security is applied by app, before any
+ * handler).
  *
  * The guard owns the policy and the secrets and swaps both on SIGHUP
  * (jf_guard_reload) under a reader-writer lock, so a check never sees half

@@ -700,7 +700,7 @@ static void on_written(jf_ledger_op_t *op, jf_status_t st)
     }
     ledger_trouble(p, st, op->why);
     if (info->record == JF_REC_SUCCEEDED || info->record == JF_REC_DEAD) {
-        /* The ack waits for the record (DESIGN.md 5.1), and the job waits
+        /* The ack waits for the record (docs/reliability.md), and the job waits
          * with it, keeping its lease, rather than running again. */
         if (job->retries == 0) {
             jf_log_field_t f[2] = { JF_LS("error", op->why),

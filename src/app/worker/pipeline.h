@@ -51,7 +51,7 @@ void jf_pipeline_tick(jf_pipeline_t *p, int64_t now);
  * next call; NULL when it is up). */
 jf_ledger_state_t jf_pipeline_ledger_state(jf_pipeline_t *p, char *why, size_t size);
 
-/* ---- shutdown (DESIGN.md 5.6), in this order ---------------------------------- */
+/* ---- shutdown (docs/operations.md), in this order ---------------------------------- */
 
 /* No job starts any more: jobs waiting for a handler thread, and those
  * whose record arrives from now on, are given back (free deliveries). */

@@ -7,7 +7,7 @@
  * work-queue stream, where it would sit unseen for ever. The server says so
  * with an advisory; every worker listens, and the first one to act moves
  * the message, looked up by stream sequence, to the DLQ and deletes it
- * from JOBS (DESIGN.md 5.4).
+ * from JOBS (docs/reliability.md, "Poison pills").
  *
  * Every worker receives every advisory (a queue group would lose it if its
  * one receiver died mid-move). Concurrent moves are safe: the DLQ copy's

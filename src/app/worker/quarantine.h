@@ -1,6 +1,6 @@
 /*
  * quarantine.h - poison messages the worker path could not dead-letter
- * (DESIGN.md 5.4; docs/reliability.md, "Poison pills").
+ * (docs/reliability.md, "Poison pills").
  */
 #ifndef JF_APP_WORKER_QUARANTINE_H
 #define JF_APP_WORKER_QUARANTINE_H

@@ -10,7 +10,7 @@
  * quarantine and in-flight listeners, and at last the first pull. Then the
  * main thread only waits for signals.
  *
- * Shutdown on SIGTERM or SIGINT (DESIGN.md 5.6):
+ * Shutdown on SIGTERM or SIGINT (docs/operations.md, "Signals"):
  *   1. stop pulling; jobs not started are given back at once, recorded as
  *      free deliveries so that they are charged no attempt;
  *   2. running jobs get JF_SHUTDOWN_GRACE to finish and record their end;
