@@ -12,7 +12,8 @@ production), tenants as acme. Proves, in order:
   4. failover: with eu-west's workers stopped, a worker in us-east pointed at
      eu-west (JF_REGION=eu-west over the gateway) drains eu-west's queue;
   5. killing one of us-east's three servers while jobs are published and run
-     loses no job.
+     loses no job;
+  6. no worker wrote a ThreadSanitizer report (the -Dtsan=true build).
 
 Run by meson (suite integration) with JF_BIN, JF_CHAOS_PUB and JF_ROOT set.
 """
@@ -269,6 +270,17 @@ def main():
               "no job lost when one of three servers dies (R3 streams)")
         stop(we1)
         stop(we2)
+
+        # 6. In the -Dtsan=true build a worker exits 66 on a report (TSAN_OPTIONS,
+        # scripts/test), and the steps above would not notice: its peer or the
+        # failover worker runs its jobs. The report is in its log.
+        reports = []
+        for n in sorted(os.listdir(d)):
+            if n.endswith(".log"):
+                with open(os.path.join(d, n), errors="replace") as f:
+                    if "ThreadSanitizer" in f.read():
+                        reports.append(n)
+        check(not reports, f"no worker log holds a ThreadSanitizer report {reports}")
         ok = True
     finally:
         for p in procs:

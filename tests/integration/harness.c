@@ -6,6 +6,7 @@
  * (JF_BIN, set by meson). Each server lives in its own mkdtemp directory,
  * removed when the test ends.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -166,17 +167,57 @@ static void reap_workers(void)
     nworker_pids = 0;
 }
 
+/* A sanitizer report in a child (a worker, a CLI run) goes to its stderr,
+ * a file in the server's directory, and under -Dtsan=true the child then
+ * exits 66 (TSAN_OPTIONS, scripts/test). A test may not look at that exit
+ * status (a worker it SIGKILLs, one that fails an earlier wait), so every
+ * child's output is searched here too: a report fails the test and is
+ * printed. */
+static const char *const sanitizer_markers[] = {
+    "WARNING: ThreadSanitizer:", "ERROR: ThreadSanitizer:", "FATAL: ThreadSanitizer:", NULL,
+};
+
+static void check_sanitizer_reports(const jf_h_server_t *s)
+{
+    DIR           *d = opendir(s->dir);
+    struct dirent *de;
+    char           path[600], found[600] = "";
+
+    if (d == NULL)
+        return;
+    while ((de = readdir(d)) != NULL) {
+        struct stat st;
+        char       *text, *at = NULL;
+
+        snprintf(path, sizeof(path), "%s/%s", s->dir, de->d_name);
+        if (stat(path, &st) != 0 || !S_ISREG(st.st_mode))
+            continue;
+        text = jf_h_slurp(path);
+        for (const char *const *m = sanitizer_markers; *m && at == NULL; m++)
+            at = strstr(text, *m);
+        if (at != NULL) {
+            fprintf(stderr, "---- sanitizer report in %s ----\n%.20000s\n----\n", path, at);
+            if (found[0] == '\0')
+                snprintf(found, sizeof(found), "%s", path);
+        }
+        free(text);
+    }
+    closedir(d);
+    cr_assert(found[0] == '\0', "sanitizer report in %s (printed above)", found);
+}
+
 void jf_h_server_stop(jf_h_server_t *s)
 {
     char cmd[320];
 
     reap_workers();
-    check_json_logs();
     if (s->pid > 0) {
         kill(s->pid, SIGTERM);
         waitpid(s->pid, NULL, 0);
         s->pid = 0;
     }
+    check_sanitizer_reports(s);
+    check_json_logs();
     if (s->dir[0] != '\0' && getenv("JF_TEST_KEEP") == NULL) {
         snprintf(cmd, sizeof(cmd), "rm -rf '%s'", s->dir);
         if (system(cmd) != 0)

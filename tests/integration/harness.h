@@ -21,8 +21,9 @@ typedef struct jf_h_server {
 
 /* Start nats-server -js; fails the test when it does not come up. */
 void jf_h_server_start(jf_h_server_t *s);
-/* Stop the server and remove its directory; first checks that every line
- * of every worker log of the test is a JSON object with ts, level, msg. */
+/* Stop the server and remove its directory; first checks that no child
+ * wrote a ThreadSanitizer report and that every line of every worker log
+ * of the test is a JSON object with ts, level, msg. */
 void jf_h_server_stop(jf_h_server_t *s);
 
 /* Stop the server, wait down_ms, start it again on the same port and store. */

@@ -33,7 +33,11 @@ static int                http_port;
 static pthread_mutex_t    mu = PTHREAD_MUTEX_INITIALIZER;
 static jf_r_req_t        *reqs;   /* MAX_REQ, allocated at start */
 static int                nreqs;
-static volatile int       healed;   /* /fail500 and /busy answer 200 once set */
+static bool               healed;   /* /fail500 and /busy answer 200 once set; under mu */
+/* The 4 MiB body of /huge and /huge-bad. jf_r_start() fills it before the
+ * daemon's threads exist; filled lazily by the first connection thread, it
+ * was written by one thread while another read it (TSan reported it). */
+static char               huge[4 << 20];
 
 typedef struct upload {
     char   buf[4096];
@@ -77,6 +81,7 @@ static enum MHD_Result answer(void *cls, struct MHD_Connection *c, const char *u
     struct MHD_Response  *resp;
     const char           *id, *ts, *sig, *ua, *tp, *ct;
     int                   status = 200;
+    bool                  heal;
     enum MHD_Result       ret;
     jf_r_req_t                 r = { 0 };
 
@@ -114,11 +119,12 @@ static enum MHD_Result answer(void *cls, struct MHD_Connection *c, const char *u
     pthread_mutex_lock(&mu);
     if (reqs != NULL && nreqs < MAX_REQ)
         reqs[nreqs++] = r;
+    heal = healed;
     pthread_mutex_unlock(&mu);
 
-    if (strcmp(url, "/fail500") == 0 && !healed)
+    if (strcmp(url, "/fail500") == 0 && !heal)
         status = 500;
-    else if (strcmp(url, "/busy") == 0 && !healed)
+    else if (strcmp(url, "/busy") == 0 && !heal)
         status = 429;
     else if (strcmp(url, "/gone") == 0)
         status = 410;
@@ -130,9 +136,6 @@ static enum MHD_Result answer(void *cls, struct MHD_Connection *c, const char *u
         status = 400;
     if (strncmp(url, "/huge", 5) == 0) {
         /* 4 MiB of body: the worker must read at most its cap and go on */
-        static char huge[4 << 20];
-        if (huge[0] == '\0')
-            memset(huge, 'x', sizeof(huge));
         resp = MHD_create_response_from_buffer(sizeof(huge), huge, MHD_RESPMEM_PERSISTENT);
     } else {
         resp = MHD_create_response_from_buffer(strlen("nope: field x"), (void *)"nope: field x",
@@ -166,7 +169,8 @@ void jf_r_start(void)
     reqs = calloc(MAX_REQ, sizeof(*reqs));
     cr_assert_not_null(reqs);
     nreqs = 0;
-    healed = 0;
+    healed = false;
+    memset(huge, 'x', sizeof(huge));
     mhd = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION,
                            (uint16_t)http_port, NULL, NULL, answer, NULL,
                            MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
@@ -218,7 +222,9 @@ int jf_r_port(void)
 
 void jf_r_heal(void)
 {
-    healed = 1;
+    pthread_mutex_lock(&mu);
+    healed = true;
+    pthread_mutex_unlock(&mu);
 }
 
 int jf_r_distinct(int *dups, int *conflicts)
