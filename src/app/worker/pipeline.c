@@ -112,8 +112,11 @@ static void log_job(const jf_pipeline_t *p, const jf_wjob_t *job, jf_log_level_t
     jf_log_fields(level, f, n, "%s", msg);
 }
 
-static void emit(const jf_pipeline_t *p, const jf_wjob_t *job, Jetfleet__V1__EventKind kind,
-                 const jf_event_extra_t *x)
+/* An event of job; with during, one about a job still in the worker
+ * (`received`, `started`) from a thread that does not own it: then only
+ * what is fixed by the job's phase is read, never its run's end. */
+static void emit_at(const jf_pipeline_t *p, const jf_wjob_t *job, Jetfleet__V1__EventKind kind,
+                    const jf_event_extra_t *x, bool during)
 {
     jf_event_src_t src = {
         .job_id = job->job_id,
@@ -125,12 +128,21 @@ static void emit(const jf_pipeline_t *p, const jf_wjob_t *job, Jetfleet__V1__Eve
         .attempt = job->attempt,
         .trace_id = job->trace_id,
         .received_ms = job->received_ms,
-        .started_ms = job->started_ms,
-        .ended_ms = job->ended_ms,
-        .run_us = job->run_us,
     };
 
+    if (!during || kind == JETFLEET__V1__EVENT_KIND__EVENT_KIND_STARTED)
+        src.started_ms = job->started_ms;   /* written before the phase RUNNING began */
+    if (!during) {
+        src.ended_ms = job->ended_ms;
+        src.run_us = job->run_us;
+    }
     jf_events_emit(&p->w->events, &src, kind, x);
+}
+
+static void emit(const jf_pipeline_t *p, const jf_wjob_t *job, Jetfleet__V1__EventKind kind,
+                 const jf_event_extra_t *x)
+{
+    emit_at(p, job, kind, x, false);
 }
 
 /* ---- 1. a delivery arrives -------------------------------------------------------- */
@@ -983,7 +995,7 @@ static void tick_job(jf_wjob_t *job, void *arg)
     case JF_PHASE_WAITING:
         if (!job->ran && !job->received_sent) {
             job->received_sent = true;   /* held before it starts: the ledger */
-            emit(p, job, JETFLEET__V1__EVENT_KIND__EVENT_KIND_RECEIVED, NULL);
+            emit_at(p, job, JETFLEET__V1__EVENT_KIND__EVENT_KIND_RECEIVED, NULL, true);
         }
         if (job->retry_at <= c->now && c->n < RESUME_MAX &&
             !(job->step == JF_STEP_READ && c->missing)) {
@@ -994,14 +1006,14 @@ static void tick_job(jf_wjob_t *job, void *arg)
     case JF_PHASE_QUEUED:
         if (atomic_load(&job->held) && !job->received_sent) {
             job->received_sent = true;   /* held before it starts: its tenant's limit */
-            emit(p, job, JETFLEET__V1__EVENT_KIND__EVENT_KIND_RECEIVED, NULL);
+            emit_at(p, job, JETFLEET__V1__EVENT_KIND__EVENT_KIND_RECEIVED, NULL, true);
         }
         break;
     case JF_PHASE_RUNNING:
         if (!job->started_sent && p->cfg->started_event_after > 0 &&
             c->now - job->started_mono >= p->cfg->started_event_after) {
             job->started_sent = true;
-            emit(p, job, JETFLEET__V1__EVENT_KIND__EVENT_KIND_STARTED, NULL);
+            emit_at(p, job, JETFLEET__V1__EVENT_KIND__EVENT_KIND_STARTED, NULL, true);
         }
         break;
     default:
