@@ -313,7 +313,7 @@ int jf_cmd_job_show(int argc, char **argv)
     jf_err_t         err = { 0 };
     const char      *type;
     char             key[JF_LEDGER_KEY_MAX], subject[256];
-    json_t          *live = json_array();
+    json_t          *live = NULL;
     jf_status_t      st;
     int              rc;
 
@@ -323,6 +323,7 @@ int jf_cmd_job_show(int argc, char **argv)
     if ((rc = jf_cli_load_config(&cfg)) != JF_EXIT_OK)
         return rc;
     cfg_loaded = true;
+    live = json_array();
     jf_audit_use(&cfg.names);
     if ((rc = jf_cli_connect(&cfg, "jetfleet-job-show", &nc)) != JF_EXIT_OK)
         goto out;

@@ -368,7 +368,7 @@ static bool quick_puback(const char *data, size_t len, jf_pub_ack_t *out)
     char       *end;
     uint64_t    n;
 
-    if (len < 2 || data[0] != '{' || data[len - 1] != '}' ||
+    if (data == NULL || len < 2 || data[0] != '{' || data[len - 1] != '}' ||
         memmem(data, len, "\"error\"", 7) != NULL ||
         (seq = memmem(data, len, "\"seq\":", 6)) == NULL)
         return false;

@@ -127,7 +127,7 @@ bool jf_fairq_push(jf_fairq_t *q, void *item, const char *tenant)
 void *jf_fairq_take(jf_fairq_t *q)
 {
     void *item = NULL;
-    long  i;
+    long  i = -1;
 
     pthread_mutex_lock(&q->mu);
     while (!q->closed && (i = eligible(q)) < 0)
