@@ -26,6 +26,7 @@ typedef void (*jf_fairq_held_fn)(void *item, void *arg);
 
 typedef struct jf_fairq_opts {
     size_t            capacity;      /* items that can wait at once */
+    int               takers;        /* threads that call take(), for their wait slots */
     int               tenants;       /* distinct tenants counted at once, at most */
     bool              limits;        /* false: no tenant is ever limited (plain FIFO) */
     jf_fairq_limit_fn limit;
