@@ -140,7 +140,10 @@ Test(pipeline, a_worker_frozen_past_ack_wait_does_not_run_the_jobs_it_queued,
 {
     const char *const penv[] = { "JF_ACK_WAIT=1s", NULL };
     char              effects_env[320];
-    const char       *env[] = { "JF_LOG_LEVEL=debug", "JF_CONCURRENCY=1", effects_env, NULL };
+    /* One thread and one job held besides: the redelivered job cannot go
+     * back to the frozen worker, whose pull has room for no more. */
+    const char       *env[] = { "JF_LOG_LEVEL=debug", "JF_CONCURRENCY=1", "JF_PREFETCH=1",
+                                effects_env, NULL };
     jf_h_proc_t       w1, w2;
     int64_t           ack_pending = 0;
     uint64_t          pending = 0;
@@ -152,7 +155,7 @@ Test(pipeline, a_worker_frozen_past_ack_wait_does_not_run_the_jobs_it_queued,
     jf_h_publish(nc, "jobs.acme.diag.effect", "{\"sleepMs\":1500}", 16, "fz-run", NULL);
     cr_assert_eq(wait_job_lines(&w1, "fz-run", "job started", 1, 10000), 1);
     jf_h_publish(nc, "jobs.acme.diag.effect", "{}", 2, "fz-queued", NULL);
-    /* Two held by w1 (one running, one queued: twice its one thread). */
+    /* Two held by w1: one running, one queued (JF_PREFETCH=1). */
     for (int i = 0; i < 50 && ack_pending < 2; i++) {
         jf_h_consumer_state(nc, "JOBS", "default", &pending, &ack_pending, NULL);
         if (ack_pending < 2)

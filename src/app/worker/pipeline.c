@@ -1155,6 +1155,7 @@ jf_status_t jf_pipeline_create(jf_pipeline_t **out, jf_worker_t *w, jf_err_t *er
     pthread_mutex_init(&p->lmu, NULL);
     qo = (jf_fairq_opts_t){
         .capacity = (size_t)jf_jobs_capacity(w->jobs),
+        .takers = w->concurrency,
         .tenants = jf_jobs_capacity(w->jobs),
         .limits = jf_guard_limits(w->guard, w->concurrency),
         .limit = tenant_limit,

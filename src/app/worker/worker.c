@@ -347,13 +347,16 @@ int jf_cmd_worker(int argc, char **argv)
     }
     modules_up = true;
 
+    /* The jobs held besides those running: their ledger records are read
+     * while others run, so a handler thread that finishes starts the next
+     * job at once; with per-tenant limits, jobs of other tenants behind a
+     * burst are within reach. */
+    w.prefetch = cfg.prefetch > 0 ? (int)cfg.prefetch
+                                  : (int)(concurrency > 8 ? concurrency : 8);
     {
         jf_pull_opts_t po = {
             .stream = cfg.names.jobs_stream, .consumer = pool,
-            /* Twice the handler threads: a job waits for its ledger record
-             * or its end's write while another runs, and, with per-tenant
-             * limits, jobs of other tenants behind a burst can be reached. */
-            .max_inflight = (int)concurrency * 2,
+            .max_inflight = (int)concurrency + w.prefetch,
             .expires_ms = cfg.pull_expires, .heartbeat_ms = cfg.pull_heartbeat,
         };
         if (jf_pull_create(&w.pull, w.nc, &po, deliver, on_pull_event, &w, &err) != JF_OK) {
@@ -364,7 +367,8 @@ int jf_cmd_worker(int argc, char **argv)
     w.ack_wait_ms = jf_pull_ack_wait_ms(w.pull);
     /* The pull engine's limit, and room for a server that overshoots it
      * after a restart. */
-    if (jf_jobs_create(&w.jobs, (int)concurrency * 2 + (int)concurrency / 2 + 16, w.ack_wait_ms,
+    if (jf_jobs_create(&w.jobs, (int)concurrency + w.prefetch + (int)concurrency / 2 + 16,
+                       w.ack_wait_ms,
                        w.pipe, &err) != JF_OK ||
         jf_health_create(&w.health, &w, &err) != JF_OK) {
         rc = failed(w.jobs == NULL ? "cannot allocate the jobs table" : "cannot serve metrics",
@@ -418,7 +422,8 @@ int jf_cmd_worker(int argc, char **argv)
         jf_nats_server_url(w.nc, server, sizeof(server));
         jf_log_kv(JF_LOG_INFO, "worker started", JF_LS("worker", w.worker_id),
                   JF_LS("pool", pool), JF_LS("stream", cfg.names.jobs_stream),
-                  JF_LN("concurrency", concurrency), JF_LS("region", cfg.region),
+                  JF_LN("concurrency", concurrency), JF_LN("prefetch", w.prefetch),
+                  JF_LS("region", cfg.region),
                   JF_LN("ack_wait_ms", w.ack_wait_ms),
                   JF_LN("tenant_limit", cfg.tenant_max_inflight),
                   JF_LS("metrics", cfg.metrics_addr), JF_LS("ledger_mode", cfg.ledger_mode),

@@ -62,6 +62,7 @@ typedef struct jf_worker {
     const char        *pool;
     char               worker_id[128];
     int                concurrency;     /* handler threads */
+    int                prefetch;        /* jobs held besides those running (JF_PREFETCH) */
     int64_t            ack_wait_ms;     /* the consumer's */
     atomic_bool        pulling;         /* bound and pulling: part of /readyz */
     atomic_bool        stopping;        /* SIGTERM seen: no new jobs */
