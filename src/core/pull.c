@@ -417,7 +417,11 @@ jf_status_t jf_pull_start(jf_pull_t *p, jf_err_t *err)
 
     if (pthread_create(&p->monitor, NULL, monitor_main, p) != 0)
         return jf_err_set(err, JF_ENOMEM, "cannot start the pull monitor thread");
+    /* Under the lock: the flags beside it are read under it by the
+     * delivery and pipe threads, and a compiler may read them together. */
+    pthread_mutex_lock(&p->mu);
     p->monitor_running = true;
+    pthread_mutex_unlock(&p->mu);
     return JF_OK;
 }
 
