@@ -19,8 +19,9 @@
 # $JS.API.> subject with a JSON body (or none) and a JSON answer, or a message
 # with headers (direct get). js_api() is that request plus the JSON decoding.
 #
-# Not supported (not needed on loopback test servers): TLS, authentication,
-# reconnects, cluster discovery, verbose mode.
+# Authentication: user and password from the URL (nats://user:password@host:port).
+# Not supported (not needed on loopback test servers): TLS, tokens, NKEYs and
+# JWTs, reconnects, cluster discovery, verbose mode.
 import base64
 import json
 import os
@@ -161,6 +162,8 @@ class Client:
         parts = urlsplit(url if "://" in url else "nats://" + url)
         self.host = parts.hostname or "127.0.0.1"
         self.port = parts.port or 4222
+        self.user = parts.username    # nats://user:password@host:port
+        self.password = parts.password
         self.name = name
         self.timeout = timeout
         self.trace = trace            # a callable(bytes) that sees each client->server
@@ -193,6 +196,8 @@ class Client:
         connect = {"verbose": False, "pedantic": False, "tls_required": False,
                    "name": self.name, "lang": "python-natsraw", "version": "0.1.0",
                    "protocol": 1, "echo": True, "headers": True, "no_responders": True}
+        if self.user is not None:
+            connect.update({"user": self.user, "pass": self.password or ""})
         self._send(b"CONNECT " + json.dumps(connect, separators=(",", ":")).encode() + CRLF)
         self._sock.settimeout(None)
         self._reader = threading.Thread(target=self._read_loop, name="natsraw-reader",

@@ -491,7 +491,7 @@ static void run(jf_pipeline_t *p, jf_wjob_t *job)
         job->run_us = jf_clock_mono_us() - t0;
     }
     job->ended_ms = jf_clock_now_ms();
-    overrun = jf_clock_mono_ms() > job->deadline_mono;
+    overrun = jf_clock_mono_ms() >= job->deadline_mono;   /* as jf_job_cancelled() */
     {
         jf_finish_facts_t f = {
             .outcome = res.outcome,
