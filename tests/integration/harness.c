@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include <criterion/criterion.h>
+#include <curl/curl.h>
 #include <jansson.h>
 
 #include <jetfleet/v1/ledger.pb-c.h>
@@ -586,4 +587,55 @@ void jf_h_wait_started(const jf_h_proc_t *w)
 
     cr_assert_eq(jf_h_wait_lines(w->err_path, started, 1, 10000), 1,
                  "worker did not start: %s", jf_h_slurp(w->err_path));
+}
+
+/* ---- HTTP ------------------------------------------------------------------------------ */
+
+typedef struct http_body {
+    char  *p;
+    size_t len;
+} http_body_t;
+
+static size_t on_http_data(char *data, size_t size, size_t n, void *arg)
+{
+    http_body_t *b = arg;
+    char        *p = realloc(b->p, b->len + size * n + 1);
+
+    if (p == NULL)
+        return 0;
+    memcpy(p + b->len, data, size * n);
+    b->p = p;
+    b->len += size * n;
+    b->p[b->len] = '\0';
+    return size * n;
+}
+
+long jf_h_http_get(const char *url, char **body)
+{
+    CURL       *c = curl_easy_init();
+    http_body_t b = { NULL, 0 };
+    long        status = 0;
+
+    curl_easy_setopt(c, CURLOPT_URL, url);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_http_data);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, &b);
+    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 3000L);
+    if (curl_easy_perform(c) == CURLE_OK)
+        curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+    curl_easy_cleanup(c);
+    *body = b.p != NULL ? b.p : strdup("");
+    return status;
+}
+
+double jf_h_metric(const char *text, const char *series)
+{
+    const char *p = text;
+    size_t      n = strlen(series);
+
+    while ((p = strstr(p, series)) != NULL) {
+        if ((p == text || p[-1] == '\n') && p[n] == ' ')
+            return atof(p + n + 1);
+        p += n;
+    }
+    return -1;
 }

@@ -112,4 +112,11 @@ int jf_h_free_port(void);
 /* Sleep milliseconds. */
 void jf_h_sleep_ms(int ms);
 
+/* GET url (libcurl, 3 s): the HTTP status, 0 when unreachable; *body the
+ * body, malloc'd ("" when none). */
+long jf_h_http_get(const char *url, char **body);
+
+/* The value of the sample line "<series> <value>" in Prometheus text, or -1. */
+double jf_h_metric(const char *text, const char *series);
+
 #endif /* JF_TESTS_HARNESS_H */

@@ -10,7 +10,6 @@
 #include <string.h>
 
 #include <criterion/criterion.h>
-#include <curl/curl.h>
 #include <jansson.h>
 
 #include "harness.h"
@@ -31,64 +30,12 @@ static void teardown(void)
 }
 
 
-typedef struct body {
-    char  *p;
-    size_t len;
-} body_t;
-
-static size_t on_data(char *data, size_t size, size_t n, void *arg)
-{
-    body_t *b = arg;
-    char   *p = realloc(b->p, b->len + size * n + 1);
-
-    if (p == NULL)
-        return 0;
-    memcpy(p + b->len, data, size * n);
-    b->p = p;
-    b->len += size * n;
-    b->p[b->len] = '\0';
-    return size * n;
-}
-
-/* GET url; returns the HTTP status (0 when unreachable) and the body. */
-static long http_get(const char *url, body_t *b)
-{
-    CURL *c = curl_easy_init();
-    long  status = 0;
-
-    b->p = NULL;
-    b->len = 0;
-    curl_easy_setopt(c, CURLOPT_URL, url);
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_data);
-    curl_easy_setopt(c, CURLOPT_WRITEDATA, b);
-    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 3000L);
-    if (curl_easy_perform(c) == CURLE_OK)
-        curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
-    curl_easy_cleanup(c);
-    if (b->p == NULL)
-        b->p = strdup("");
-    return status;
-}
-
 static int free_port(void)
 {
     /* Let a throwaway nats-server-free probe pick a port: bind :0. */
     return jf_h_free_port();
 }
 
-/* The value of one sample line "name{labels} value" in Prometheus text. */
-static double sample(const char *text, const char *series)
-{
-    const char *p = text;
-    size_t      n = strlen(series);
-
-    while ((p = strstr(p, series)) != NULL) {
-        if ((p == text || p[-1] == '\n') && p[n] == ' ')
-            return atof(p + n + 1);
-        p += n;
-    }
-    return -1;
-}
 
 Test(observability, metrics_match_the_jobs_run_and_parse_as_prometheus_text, .init = setup,
      .fini = teardown)
@@ -98,7 +45,7 @@ Test(observability, metrics_match_the_jobs_run_and_parse_as_prometheus_text, .in
     const char *const done[] = { "\"msg\":\"job succeeded\"", NULL };
     const char *const failed[] = { "\"msg\":\"job failed\"", NULL };
     jf_h_proc_t w;
-    body_t      b;
+    char       *body = NULL;
     regex_t     line_re;
     char        id[32];
     int         port = free_port();
@@ -116,16 +63,16 @@ Test(observability, metrics_match_the_jobs_run_and_parse_as_prometheus_text, .in
     cr_assert_eq(jf_h_wait_lines(w.err_path, failed, 1, 10000), 1);
 
     snprintf(url, sizeof(url), "http://%s/metrics", addr);
-    cr_assert_eq(http_get(url, &b), 200);
-    cr_assert_eq(sample(b.p, "jetfleet_jobs_total{type=\"diag.noop\",outcome=\"succeeded\"}"), 5,
-                 "%s", b.p);
-    cr_assert_eq(sample(b.p, "jetfleet_jobs_total{type=\"diag.fail\",outcome=\"failed\"}"), 1);
-    cr_assert_eq(sample(b.p, "jetfleet_job_duration_seconds_count{type=\"diag.noop\"}"), 5);
-    cr_assert_eq(sample(b.p, "jetfleet_job_duration_seconds_bucket{type=\"diag.noop\",le=\"+Inf\"}"),
+    cr_assert_eq(jf_h_http_get(url, &body), 200);
+    cr_assert_eq(jf_h_metric(body, "jetfleet_jobs_total{type=\"diag.noop\",outcome=\"succeeded\"}"), 5,
+                 "%s", body);
+    cr_assert_eq(jf_h_metric(body, "jetfleet_jobs_total{type=\"diag.fail\",outcome=\"failed\"}"), 1);
+    cr_assert_eq(jf_h_metric(body, "jetfleet_job_duration_seconds_count{type=\"diag.noop\"}"), 5);
+    cr_assert_eq(jf_h_metric(body, "jetfleet_job_duration_seconds_bucket{type=\"diag.noop\",le=\"+Inf\"}"),
                  5);
-    cr_assert_eq(sample(b.p, "jetfleet_jobs_in_flight"), 0);
-    cr_assert_eq(sample(b.p, "jetfleet_consumer_pending"), 0);
-    cr_assert(strstr(b.p, "jetfleet_build_info{version=\"") != NULL);
+    cr_assert_eq(jf_h_metric(body, "jetfleet_jobs_in_flight"), 0);
+    cr_assert_eq(jf_h_metric(body, "jetfleet_consumer_pending"), 0);
+    cr_assert(strstr(body, "jetfleet_build_info{version=\"") != NULL);
     /* Every line is a comment or a sample of the exposition format. */
     cr_assert_eq(regcomp(&line_re,
                          "^(# (HELP|TYPE) [a-zA-Z_:][a-zA-Z0-9_:]* .+|"
@@ -135,19 +82,19 @@ Test(observability, metrics_match_the_jobs_run_and_parse_as_prometheus_text, .in
     {
         char *save = NULL;
         int   lines = 0;
-        for (char *l = strtok_r(b.p, "\n", &save); l; l = strtok_r(NULL, "\n", &save), lines++)
+        for (char *l = strtok_r(body, "\n", &save); l; l = strtok_r(NULL, "\n", &save), lines++)
             cr_assert_eq(regexec(&line_re, l, 0, NULL, 0), 0, "not Prometheus text: '%s'", l);
         cr_assert_gt(lines, 20);
     }
     regfree(&line_re);
-    free(b.p);
+    free(body);
 
     snprintf(url, sizeof(url), "http://%s/healthz", addr);
-    cr_assert_eq(http_get(url, &b), 200);
-    free(b.p);
+    cr_assert_eq(jf_h_http_get(url, &body), 200);
+    free(body);
     snprintf(url, sizeof(url), "http://%s/nope", addr);
-    cr_assert_eq(http_get(url, &b), 404);
-    free(b.p);
+    cr_assert_eq(jf_h_http_get(url, &body), 404);
+    free(body);
     cr_assert_eq(jf_h_proc_stop(&w, SIGTERM, 10000), 0);
 }
 
@@ -157,7 +104,7 @@ Test(observability, readyz_flips_while_draining, .init = setup, .fini = teardown
     const char *const env[] = { "JF_LOG_LEVEL=debug", "JF_SHUTDOWN_GRACE=3s", env_addr, NULL };
     const char *const started[] = { "\"msg\":\"job started\"", NULL };
     jf_h_proc_t w;
-    body_t      b;
+    char       *body = NULL;
     long        st = 0;
 
     snprintf(addr, sizeof(addr), "127.0.0.1:%d", free_port());
@@ -166,8 +113,8 @@ Test(observability, readyz_flips_while_draining, .init = setup, .fini = teardown
     jf_h_provision(&srv, NULL);
     jf_h_worker_start(&srv, "w", env, &w);
     for (int i = 0; i < 50 && st != 200; i++) {
-        st = http_get(url, &b);
-        free(b.p);
+        st = jf_h_http_get(url, &body);
+        free(body);
         if (st != 200)
             jf_h_sleep_ms(100);
     }
@@ -176,10 +123,10 @@ Test(observability, readyz_flips_while_draining, .init = setup, .fini = teardown
     cr_assert_eq(jf_h_wait_lines(w.err_path, started, 1, 10000), 1);
     kill(w.pid, SIGTERM);
     jf_h_sleep_ms(300);
-    st = http_get(url, &b);
-    cr_assert_eq(st, 503, "not ready while draining (%ld: %s)", st, b.p);
-    cr_assert(strstr(b.p, "draining") != NULL);
-    free(b.p);
+    st = jf_h_http_get(url, &body);
+    cr_assert_eq(st, 503, "not ready while draining (%ld: %s)", st, body);
+    cr_assert(strstr(body, "draining") != NULL);
+    free(body);
     cr_assert_eq(jf_h_proc_stop(&w, 0, 10000), 0);
 }
 

@@ -11,7 +11,6 @@
 #include <string.h>
 
 #include <criterion/criterion.h>
-#include <curl/curl.h>
 
 #include <jetfleet/v1/event.pb-c.h>
 
@@ -36,57 +35,13 @@ static void teardown(void)
 
 /* ---- helpers ---------------------------------------------------------------------------- */
 
-typedef struct body {
-    char  *p;
-    size_t len;
-} body_t;
-
-static size_t on_data(char *data, size_t size, size_t n, void *arg)
-{
-    body_t *b = arg;
-    char   *p = realloc(b->p, b->len + size * n + 1);
-
-    if (p == NULL)
-        return 0;
-    memcpy(p + b->len, data, size * n);
-    b->p = p;
-    b->len += size * n;
-    b->p[b->len] = '\0';
-    return size * n;
-}
-
 /* GET http://<addr><path>: the status (0 when unreachable); *out the body. */
 static long http_get(const char *addr, const char *path, char **out)
 {
-    CURL  *c = curl_easy_init();
-    body_t b = { NULL, 0 };
-    char   url[128];
-    long   status = 0;
+    char url[128];
 
     snprintf(url, sizeof(url), "http://%s%s", addr, path);
-    curl_easy_setopt(c, CURLOPT_URL, url);
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_data);
-    curl_easy_setopt(c, CURLOPT_WRITEDATA, &b);
-    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 3000L);
-    if (curl_easy_perform(c) == CURLE_OK)
-        curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
-    curl_easy_cleanup(c);
-    *out = b.p ? b.p : strdup("");
-    return status;
-}
-
-/* The value of a metric line starting with name, or -1. */
-static double metric(const char *text, const char *name)
-{
-    const char *p = text;
-    size_t      n = strlen(name);
-
-    while ((p = strstr(p, name)) != NULL) {
-        if ((p == text || p[-1] == '\n') && p[n] == ' ')
-            return atof(p + n + 1);
-        p += n;
-    }
-    return -1;
+    return jf_h_http_get(url, out);
 }
 
 static void delete_stream(const char *stream)
@@ -223,8 +178,8 @@ Test(pipeline, a_deleted_ledger_bucket_holds_jobs_and_says_so_once, .init = setu
     cr_assert(strstr(body, "does not exist: run `jetfleet provision`") != NULL, "%s", body);
     free(body);
     cr_assert_eq(http_get(addr, "/metrics", &body), 200);
-    cr_assert_eq(metric(body, "jetfleet_ledger_up"), 0, "%s", body);
-    cr_assert_eq(metric(body, "jetfleet_jobs_waiting"), 3, "%s", body);
+    cr_assert_eq(jf_h_metric(body, "jetfleet_ledger_up"), 0, "%s", body);
+    cr_assert_eq(jf_h_metric(body, "jetfleet_jobs_waiting"), 3, "%s", body);
     free(body);
 
     jf_h_provision(&srv, NULL);
@@ -275,7 +230,7 @@ Test(pipeline, a_deleted_audit_stream_loses_events_quietly_and_jobs_go_on, .init
     cr_assert(n >= 1 && n <= 2, "one line per interval, not one per event: %d lines\n%s", n,
               jf_h_slurp(w.err_path));
     cr_assert_eq(http_get(addr, "/metrics", &body), 200);
-    cr_assert_geq(metric(body, "jetfleet_telemetry_lost_total"), 200, "%s", body);
+    cr_assert_geq(jf_h_metric(body, "jetfleet_telemetry_lost_total"), 200, "%s", body);
     free(body);
     cr_assert_eq(http_get(addr, "/readyz", &body), 200, "jobs run: still ready");
     cr_assert(strstr(body, "telemetry: lifecycle events were lost") != NULL, "%s", body);
