@@ -291,8 +291,10 @@ Test(notifications, a_parent_retried_mid_fanout_delivers_once_per_endpoint, .ini
     worker("notify", "notify", &w);
     publish("acme", "notifications.publish", "evt-r",
             "{\"event_type\":\"order.paid\",\"data\":\"{\\\"n\\\":1}\"}");
-    cr_assert_eq(logged(&w, "evt-r", "job will be retried", "ep-3", 1, 15000), 1, "%s",
-                 jf_h_slurp(w.err_path));
+    /* At least once: with full jitter the first retry may come after a few
+     * ms and fail the same way before the children are drained. */
+    cr_assert_geq(logged(&w, "evt-r", "job will be retried", "ep-3", 1, 15000), 1, "%s",
+                  jf_h_slurp(w.err_path));
     cr_assert_eq(jf_h_stream_msgs(nc, "JOBS"), 3, "the parent and two children");
 
     worker("hooks", "hooks", &hooks);   /* drains the two children */
@@ -304,7 +306,7 @@ Test(notifications, a_parent_retried_mid_fanout_delivers_once_per_endpoint, .ini
     cr_assert_eq(dups, 0, "an endpoint got a second delivery");
     cr_assert_eq(jf_r_seen_total(), 3);
     cr_assert(jf_h_ledger(nc, "acme.notifications.publish.evt-r", &state, &attempts));
-    cr_assert_eq(attempts, 2, "the parent ran twice");
+    cr_assert_geq(attempts, 2, "the parent ran again after the fan-out failed");
     cr_assert_eq(jf_h_proc_stop(&hooks, SIGTERM, 10000), 0);
     cr_assert_eq(jf_h_proc_stop(&w, SIGTERM, 10000), 0);
 }
