@@ -35,6 +35,21 @@ static void teardown(void)
 
 /* ---- helpers ---------------------------------------------------------------------------- */
 
+/* The pool's unacknowledged jobs, once they reach want (or after 1 s). */
+static int64_t wait_ack_pending(int64_t want)
+{
+    int64_t  ack_pending = 0;
+    uint64_t pending = 0;
+
+    for (int i = 0; i < 50; i++) {
+        jf_h_consumer_state(nc, "JOBS", "default", &pending, &ack_pending, NULL);
+        if (ack_pending >= want)
+            break;
+        jf_h_sleep_ms(20);
+    }
+    return ack_pending;
+}
+
 /* GET http://<addr><path>: the status (0 when unreachable); *out the body. */
 static long http_get(const char *addr, const char *path, char **out)
 {
@@ -100,8 +115,6 @@ Test(pipeline, a_worker_frozen_past_ack_wait_does_not_run_the_jobs_it_queued,
     const char       *env[] = { "JF_LOG_LEVEL=debug", "JF_CONCURRENCY=1", "JF_PREFETCH=1",
                                 effects_env, NULL };
     jf_h_proc_t       w1, w2;
-    int64_t           ack_pending = 0;
-    uint64_t          pending = 0;
 
     snprintf(effects_env, sizeof(effects_env), "JF_DIAG_EFFECTS_DIR=%s", srv.dir);
     jf_h_provision(&srv, penv);
@@ -111,12 +124,7 @@ Test(pipeline, a_worker_frozen_past_ack_wait_does_not_run_the_jobs_it_queued,
     cr_assert_eq(wait_job_lines(&w1, "fz-run", "job started", 1, 10000), 1);
     jf_h_publish(nc, "jobs.acme.diag.effect", "{}", 2, "fz-queued", NULL);
     /* Two held by w1: one running, one queued (JF_PREFETCH=1). */
-    for (int i = 0; i < 50 && ack_pending < 2; i++) {
-        jf_h_consumer_state(nc, "JOBS", "default", &pending, &ack_pending, NULL);
-        if (ack_pending < 2)
-            jf_h_sleep_ms(20);
-    }
-    cr_assert_eq(ack_pending, 2, "w1 holds the running job and the queued one");
+    cr_assert_eq(wait_ack_pending(2), 2, "w1 holds the running job and the queued one");
     cr_assert_eq(kill(w1.pid, SIGSTOP), 0);
 
     jf_h_worker_start(&srv, "w2", env, &w2);
@@ -248,8 +256,6 @@ Test(pipeline, a_job_returned_at_shutdown_is_not_charged_an_attempt, .init = set
     const char *const env[] = { "JF_LOG_LEVEL=debug", "JF_CONCURRENCY=1",
                                 "JF_SHUTDOWN_GRACE=10s", NULL };
     jf_h_proc_t w1, w2;
-    int64_t     ack_pending = 0;
-    uint64_t    pending = 0;
     int         state = 0;
     unsigned    attempts = 0;
 
@@ -259,12 +265,7 @@ Test(pipeline, a_job_returned_at_shutdown_is_not_charged_an_attempt, .init = set
     jf_h_publish(nc, "jobs.acme.diag.sleep", "{\"ms\":1000}", 11, "rt-run", NULL);
     cr_assert_eq(wait_job_lines(&w1, "rt-run", "job started", 1, 10000), 1);
     jf_h_publish(nc, "jobs.acme.diag.noop", "{}", 2, "rt-queued", NULL);
-    for (int i = 0; i < 50 && ack_pending < 2; i++) {
-        jf_h_consumer_state(nc, "JOBS", "default", &pending, &ack_pending, NULL);
-        if (ack_pending < 2)
-            jf_h_sleep_ms(20);
-    }
-    cr_assert_eq(ack_pending, 2);
+    cr_assert_eq(wait_ack_pending(2), 2);
     cr_assert_eq(jf_h_proc_stop(&w1, SIGTERM, 15000), 0);
     cr_assert_eq(job_lines(&w1, "rt-run", "job succeeded"), 1, "the running job finished");
     cr_assert_eq(job_lines(&w1, "rt-queued", "job started"), 0);

@@ -17,6 +17,7 @@
 #include <criterion/parameterized.h>
 
 #include "app/worker/decide.h"
+#include "core/telemetry.h"   /* jf_event_kind_name: the names events carry */
 
 #define ST(s) JETFLEET__V1__JOB_STATE__JOB_STATE_##s
 #define NOW   1800000000000LL
@@ -200,21 +201,6 @@ static const char *level_text(jf_log_level_t l)
     return names[l];
 }
 
-static const char *event_name(Jetfleet__V1__EventKind k)
-{
-    switch (k) {
-    case JETFLEET__V1__EVENT_KIND__EVENT_KIND_RECEIVED:        return "received";
-    case JETFLEET__V1__EVENT_KIND__EVENT_KIND_STARTED:         return "started";
-    case JETFLEET__V1__EVENT_KIND__EVENT_KIND_SUCCEEDED:       return "succeeded";
-    case JETFLEET__V1__EVENT_KIND__EVENT_KIND_RETRY_SCHEDULED: return "retry_scheduled";
-    case JETFLEET__V1__EVENT_KIND__EVENT_KIND_FAILED:          return "failed";
-    case JETFLEET__V1__EVENT_KIND__EVENT_KIND_DEAD_LETTERED:   return "dead_lettered";
-    case JETFLEET__V1__EVENT_KIND__EVENT_KIND_DUPLICATE:       return "duplicate";
-    case JETFLEET__V1__EVENT_KIND__EVENT_KIND_REJECTED:        return "rejected";
-    default:                                                   return "?";
-    }
-}
-
 Test(decide, job_flow_md_lists_every_way_as_the_code_takes_it)
 {
     FILE   *f = fopen(JF_SOURCE_ROOT "/docs/workers/job-flow.md", "r");
@@ -271,10 +257,10 @@ Test(decide, job_flow_md_lists_every_way_as_the_code_takes_it)
         if (info->events[0] == 0)
             snprintf(want, sizeof(want), "none");
         else if (info->events[1] == 0)
-            snprintf(want, sizeof(want), "%s", event_name(info->events[0]));
+            snprintf(want, sizeof(want), "%s", jf_event_kind_name(info->events[0]));
         else
-            snprintf(want, sizeof(want), "%s, %s", event_name(info->events[0]),
-                     event_name(info->events[1]));
+            snprintf(want, sizeof(want), "%s, %s", jf_event_kind_name(info->events[0]),
+                     jf_event_kind_name(info->events[1]));
         cr_assert_str_eq(c[7], want, "%s: events", c[0]);
     }
     fclose(f);
